@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace drydock::config {
+
+// What the HTTP server needs. Plain values; main hands it to server/.
+struct ServerConfig {
+  std::string listen_host = "0.0.0.0";
+  std::uint16_t listen_port = 5000;  // 0: pick a free port (tests)
+  unsigned io_threads = 0;           // 0: one per core
+  unsigned worker_threads = 0;       // blocking work (fsync, SQLite writes); 0: 2 x cores
+  unsigned idle_timeout_seconds = 60;     // keep-alive idle / slow header limit
+  unsigned body_timeout_seconds = 300;    // max gap between body reads/writes
+  std::size_t header_limit_bytes = 16 * 1024;
+  unsigned shutdown_grace_seconds = 30;   // in-flight requests may finish
+  bool access_log = true;
+};
+
+// What the registry protocol layer needs.
+struct RegistryConfig {
+  std::size_t max_manifest_bytes = 4 * 1024 * 1024;
+  std::uint64_t chunk_min_length = 0;  // advertised as OCI-Chunk-Min-Length if > 0
+};
+
+struct StorageConfig {
+  std::filesystem::path data_dir = "data";
+};
+
+struct Config {
+  ServerConfig server;
+  RegistryConfig registry;
+  StorageConfig storage;
+};
+
+// Reads a JSON config file. Every key is optional; unknown keys are an error
+// (a typo must not be silently ignored). Throws std::runtime_error with the
+// file name and the offending key.
+//
+//   { "listen": "0.0.0.0:5000", "data": "data",
+//     "server":   { "io_threads": 2, "worker_threads": 4, "idle_timeout_seconds": 60,
+//                   "body_timeout_seconds": 300, "header_limit_bytes": 16384,
+//                   "shutdown_grace_seconds": 30, "access_log": true },
+//     "registry": { "max_manifest_bytes": 4194304, "chunk_min_length": 0 } }
+Config load_file(const std::filesystem::path& file, Config base = {});
+
+// Parses "HOST:PORT", "[v6]:PORT" or ":PORT" into the server config.
+// Throws std::runtime_error on a malformed value.
+void apply_listen(ServerConfig& s, const std::string& host_port);
+
+}  // namespace drydock::config

@@ -1,0 +1,118 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/blob_store.hpp"
+#include "storage/digest.hpp"
+#include "storage/error.hpp"
+
+namespace drydock::storage {
+
+// One manifest as stored for one repository. The manifest's bytes live in the
+// BlobStore under `digest`.
+struct ManifestRecord {
+  std::string repository;
+  Digest digest;
+  std::string media_type;
+  std::uint64_t size = 0;
+  std::optional<Digest> subject;    // OCI 1.1 `subject` field, if any
+  std::string artifact_type;        // artifactType, or config.mediaType for
+                                    // image manifests (referrers API rule)
+  std::string annotations_json;     // "{}" or the manifest's annotations object
+  std::int64_t created_unix = 0;
+};
+
+// What a manifest points at; checked to exist in the same repository.
+enum class RefKind { kBlob, kManifest };
+struct ManifestRef {
+  Digest digest;
+  RefKind kind = RefKind::kBlob;
+};
+
+struct PutManifestOutcome {
+  // Non-empty when some references are missing from the repository; in that
+  // case nothing was written.
+  std::vector<Digest> missing;
+};
+
+struct UploadRecord {
+  std::string id;
+  std::string repository;
+  std::int64_t created_unix = 0;
+};
+
+// Registry metadata in SQLite (WAL mode). Thread-safe: one writer connection
+// behind a mutex, reads through a small pool of reader connections, every
+// statement prepared once per connection.
+//
+// Schema (see sqlite_metadata_store.cpp): repositories, blob links per
+// repository, manifests per repository, manifest references, tags, upload
+// sessions.
+class MetadataStore {
+ public:
+  // Opens (creating if needed) the database at `db_file` and migrates the
+  // schema. Throws std::runtime_error on failure (startup only).
+  explicit MetadataStore(const std::filesystem::path& db_file);
+  ~MetadataStore();
+  MetadataStore(const MetadataStore&) = delete;
+  MetadataStore& operator=(const MetadataStore&) = delete;
+
+  // --- repositories -----------------------------------------------------
+  // True if the repository has any blob link, manifest or tag.
+  Result<bool> repository_exists(std::string_view repo) const;
+  // Repository names in byte order, strictly after `after` (empty: from the
+  // start), at most `limit`.
+  Result<std::vector<std::string>> list_repositories(std::string_view after,
+                                                     std::size_t limit) const;
+
+  // --- blob links (per-repository visibility) ----------------------------
+  // Links a committed blob to a repository (creating the repository row).
+  // Idempotent.
+  Result<void> link_blob(std::string_view repo, const BlobInfo& blob);
+  // Size of the blob if it is linked to the repository, else nullopt.
+  Result<std::optional<std::uint64_t>> linked_blob_size(std::string_view repo,
+                                                        const Digest& d) const;
+  // Removes the link; false if there was none.
+  Result<bool> unlink_blob(std::string_view repo, const Digest& d);
+
+  // --- manifests and tags -------------------------------------------------
+  // In one transaction: checks every ref exists in the repository (blobs as
+  // links, manifests as manifest rows), then inserts/updates the manifest row,
+  // its references, links the manifest digest, and points `tag` (if given) at
+  // it. If refs are missing, writes nothing and reports them.
+  Result<PutManifestOutcome> put_manifest(const ManifestRecord& m,
+                                          std::span<const ManifestRef> refs,
+                                          std::optional<std::string_view> tag);
+  Result<std::optional<ManifestRecord>> get_manifest(std::string_view repo,
+                                                     const Digest& d) const;
+  Result<std::optional<Digest>> resolve_tag(std::string_view repo, std::string_view tag) const;
+  // Deletes the manifest row, its references and every tag pointing at it.
+  // false if it did not exist.
+  Result<bool> delete_manifest(std::string_view repo, const Digest& d);
+  // Removes only the tag; the manifest stays. false if there was no such tag.
+  Result<bool> delete_tag(std::string_view repo, std::string_view tag);
+  // Tags in byte order strictly after `after`, at most `limit`.
+  Result<std::vector<std::string>> list_tags(std::string_view repo, std::string_view after,
+                                             std::size_t limit) const;
+  // Manifests in `repo` whose subject is `subject`, ordered by digest.
+  Result<std::vector<ManifestRecord>> referrers(std::string_view repo,
+                                                const Digest& subject) const;
+
+  // --- upload sessions -----------------------------------------------------
+  Result<void> add_upload(const UploadRecord& u);
+  Result<std::optional<UploadRecord>> get_upload(std::string_view id) const;
+  Result<void> remove_upload(std::string_view id);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace drydock::storage
