@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Writes a tiny busybox root filesystem tar, for `docker import` / `podman import`, made
+# from the host's busybox-static: no network and no base image needed.
+#
+# Usage: make_rootfs.sh OUT.tar
+set -euo pipefail
+
+out=${1:?output tar}
+busybox=/bin/busybox
+[ -x "$busybox" ] || { echo "$busybox missing (install busybox-static)" >&2; exit 1; }
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root/bin" "$root/tmp" "$root/etc"
+cp "$busybox" "$root/bin/busybox"
+for applet in sh ls echo cat; do
+  ln -s busybox "$root/bin/$applet"
+done
+echo "drydock-e2e" > "$root/etc/hostname"
+tar --sort=name --owner=0 --group=0 --numeric-owner -C "$root" -cf "$out" .
