@@ -36,6 +36,12 @@ bool choose_registry(RegistryOptions* options) {
   return !options->binary.empty();
 }
 
+// The Debian client matches the Debian daemon (20.10); a newer client may sit first in
+// PATH. DOCKER overrides.
+std::string docker_client() {
+  return env_or("DOCKER", access("/usr/bin/docker", X_OK) == 0 ? "/usr/bin/docker" : "docker");
+}
+
 std::filesystem::path make_temp_dir() {
   const std::string base = env_or("TMPDIR", "/tmp");
   std::string pattern = base + "/drydock-e2e-XXXXXX";
@@ -109,10 +115,8 @@ std::string E2E::script(std::string_view name) const {
 }
 
 std::string E2E::docker() const {
-  // The Debian client matches the Debian daemon (20.10); a newer client may sit first
-  // in PATH. BuildKit is not available with this daemon setup: use the legacy builder.
-  std::string client = access("/usr/bin/docker", X_OK) == 0 ? "/usr/bin/docker" : "docker";
-  return "env DOCKER_BUILDKIT=0 " + shell_quote(env_or("DOCKER", client));
+  // BuildKit is not available with this daemon setup: use the legacy builder.
+  return "env DOCKER_BUILDKIT=0 " + shell_quote(docker_client());
 }
 
 std::string E2E::podman() const { return "podman"; }
@@ -127,8 +131,7 @@ std::string E2E::tmp(std::string_view name) const {
 
 void E2E::ensure_dockerd() {
   used_docker_ = true;
-  auto result = sh("DOCKER=" + shell_quote(env_or("DOCKER", "/usr/bin/docker")) + " " +
-                       script("ensure_dockerd.sh"),
+  auto result = sh("DOCKER=" + shell_quote(docker_client()) + " " + script("ensure_dockerd.sh"),
                    120s);
   ASSERT_COMMAND_OK(result);
 }
