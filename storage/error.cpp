@@ -1,0 +1,27 @@
+#include "storage/error.hpp"
+
+namespace drydock::storage {
+
+std::string_view to_string(StorageError e) {
+  switch (e) {
+    case StorageError::kNotFound:
+      return "not found";
+    case StorageError::kDigestMismatch:
+      return "digest mismatch";
+    case StorageError::kSizeMismatch:
+      return "size mismatch";
+    case StorageError::kInvalidRange:
+      return "invalid range";
+    case StorageError::kMissingReference:
+      return "missing reference";
+    case StorageError::kIo:
+      return "i/o error";
+    case StorageError::kDatabase:
+      return "database error";
+    case StorageError::kTooLarge:
+      return "too large";
+  }
+  return "unknown storage error";
+}
+
+}  // namespace drydock::storage

@@ -1,0 +1,158 @@
+#pragma once
+
+// The metadata database's schema and every statement MetadataStore runs
+// (internal to storage/; included by metadata_store.cpp only).
+
+#include <array>
+#include <cstddef>
+#include <string_view>
+
+namespace drydock::storage::metadata_sql {
+
+// Schema migrations, applied in order; PRAGMA user_version counts how many
+// have run. Never edit a released step: append a new one.
+//
+// Digests are stored as "sha256:<hex>" text. Text compares with the default
+// BINARY collation, i.e. byte order, which is what the distribution spec's
+// pagination (`last`, `n`) wants for tags and repositories.
+constexpr std::array<std::string_view, 1> kMigrations = {
+    R"sql(
+CREATE TABLE repositories (
+  id   INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE
+);
+-- Per-repository visibility of blobs (pushed, mounted or a manifest's own bytes).
+CREATE TABLE repo_blobs (
+  repo_id INTEGER NOT NULL REFERENCES repositories(id),
+  digest  TEXT NOT NULL,
+  size    INTEGER NOT NULL,
+  PRIMARY KEY (repo_id, digest)
+) WITHOUT ROWID;
+CREATE TABLE manifests (
+  repo_id       INTEGER NOT NULL REFERENCES repositories(id),
+  digest        TEXT NOT NULL,
+  media_type    TEXT NOT NULL,
+  size          INTEGER NOT NULL,
+  subject       TEXT,
+  artifact_type TEXT NOT NULL DEFAULT '',
+  annotations   TEXT NOT NULL DEFAULT '{}',
+  created       INTEGER NOT NULL,
+  PRIMARY KEY (repo_id, digest)
+) WITHOUT ROWID;
+-- Referrers API lookups (OCI distribution-spec 1.1 "Listing Referrers").
+CREATE INDEX manifests_by_subject ON manifests(repo_id, subject) WHERE subject IS NOT NULL;
+-- What each manifest points at: kind 0 = blob, 1 = manifest (index children).
+CREATE TABLE manifest_refs (
+  repo_id  INTEGER NOT NULL,
+  manifest TEXT NOT NULL,
+  ref      TEXT NOT NULL,
+  kind     INTEGER NOT NULL,
+  PRIMARY KEY (repo_id, manifest, ref),
+  FOREIGN KEY (repo_id, manifest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX manifest_refs_by_ref ON manifest_refs(repo_id, ref);
+CREATE TABLE tags (
+  repo_id INTEGER NOT NULL,
+  name    TEXT NOT NULL,
+  digest  TEXT NOT NULL,
+  PRIMARY KEY (repo_id, name),
+  FOREIGN KEY (repo_id, digest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX tags_by_digest ON tags(repo_id, digest);
+CREATE TABLE uploads (
+  id      TEXT PRIMARY KEY,
+  repo    TEXT NOT NULL,
+  created INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+};
+
+// Every statement the store runs, prepared once per connection on first use.
+enum Sql : std::size_t {
+  kBegin,
+  kCommit,
+  kRollback,
+  kRepoId,
+  kRepoInsert,
+  kRepoExists,
+  kRepoList,
+  kBlobLink,
+  kBlobSize,
+  kBlobLinked,
+  kBlobUnlink,
+  kBlobUnlinkById,
+  kManifestExists,
+  kManifestUpsert,
+  kManifestGet,
+  kManifestDelete,
+  kRefsDelete,
+  kRefInsert,
+  kTagSet,
+  kTagResolve,
+  kTagDelete,
+  kTagsDeleteForManifest,
+  kTagList,
+  kReferrers,
+  kUploadAdd,
+  kUploadGet,
+  kUploadRemove,
+  kSqlCount,
+};
+
+#define DRYDOCK_REPO_HAS_CONTENT                               \
+  "(EXISTS(SELECT 1 FROM repo_blobs WHERE repo_id = r.id) OR " \
+  " EXISTS(SELECT 1 FROM manifests WHERE repo_id = r.id) OR "  \
+  " EXISTS(SELECT 1 FROM tags WHERE repo_id = r.id))"
+#define DRYDOCK_MANIFEST_COLUMNS \
+  "m.digest, m.media_type, m.size, m.subject, m.artifact_type, m.annotations, m.created"
+
+constexpr std::array<std::string_view, kSqlCount> kSqlText = {
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK",
+    "SELECT id FROM repositories WHERE name = ?1",
+    "INSERT INTO repositories(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
+    "SELECT 1 FROM repositories r WHERE r.name = ?1 AND " DRYDOCK_REPO_HAS_CONTENT,
+    "SELECT r.name FROM repositories r WHERE r.name > ?1 AND " DRYDOCK_REPO_HAS_CONTENT
+    " ORDER BY r.name LIMIT ?2",
+    "INSERT INTO repo_blobs(repo_id, digest, size) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT(repo_id, digest) DO UPDATE SET size = excluded.size",
+    "SELECT b.size FROM repo_blobs b JOIN repositories r ON r.id = b.repo_id"
+    " WHERE r.name = ?1 AND b.digest = ?2",
+    "SELECT 1 FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2",
+    "DELETE FROM repo_blobs WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1)"
+    " AND digest = ?2",
+    "DELETE FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2",
+    "SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2",
+    "INSERT INTO manifests(repo_id, digest, media_type, size, subject, artifact_type,"
+    " annotations, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    " ON CONFLICT(repo_id, digest) DO UPDATE SET media_type = excluded.media_type,"
+    " size = excluded.size, subject = excluded.subject, artifact_type = excluded.artifact_type,"
+    " annotations = excluded.annotations",
+    "SELECT " DRYDOCK_MANIFEST_COLUMNS
+    " FROM manifests m JOIN repositories r ON r.id = m.repo_id"
+    " WHERE r.name = ?1 AND m.digest = ?2",
+    "DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2",
+    "DELETE FROM manifest_refs WHERE repo_id = ?1 AND manifest = ?2",
+    "INSERT OR IGNORE INTO manifest_refs(repo_id, manifest, ref, kind) VALUES (?1, ?2, ?3, ?4)",
+    "INSERT INTO tags(repo_id, name, digest) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest",
+    "SELECT t.digest FROM tags t JOIN repositories r ON r.id = t.repo_id"
+    " WHERE r.name = ?1 AND t.name = ?2",
+    "DELETE FROM tags WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1)"
+    " AND name = ?2",
+    "DELETE FROM tags WHERE repo_id = ?1 AND digest = ?2",
+    "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repo_id"
+    " WHERE r.name = ?1 AND t.name > ?2 ORDER BY t.name LIMIT ?3",
+    "SELECT " DRYDOCK_MANIFEST_COLUMNS
+    " FROM manifests m JOIN repositories r ON r.id = m.repo_id"
+    " WHERE r.name = ?1 AND m.subject = ?2 ORDER BY m.digest",
+    "INSERT INTO uploads(id, repo, created) VALUES (?1, ?2, ?3)",
+    "SELECT repo, created FROM uploads WHERE id = ?1",
+    "DELETE FROM uploads WHERE id = ?1",
+};
+
+#undef DRYDOCK_REPO_HAS_CONTENT
+#undef DRYDOCK_MANIFEST_COLUMNS
+
+}  // namespace drydock::storage::metadata_sql
