@@ -1,0 +1,99 @@
+#include "config/config.hpp"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+
+namespace drydock::config {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void fail(const std::filesystem::path& file, const std::string& what) {
+  throw std::runtime_error(file.string() + ": " + what);
+}
+
+void check_keys(const std::filesystem::path& file, const json& obj, std::string_view section,
+                const std::set<std::string, std::less<>>& allowed) {
+  if (!obj.is_object()) fail(file, std::string(section) + " must be an object");
+  for (const auto& [key, _] : obj.items()) {
+    if (!allowed.contains(key)) fail(file, "unknown key " + std::string(section) + key);
+  }
+}
+
+template <class T>
+void read(const std::filesystem::path& file, const json& obj, const char* key, T& out) {
+  if (!obj.contains(key)) return;
+  try {
+    out = obj.at(key).get<T>();
+  } catch (const json::exception&) {
+    fail(file, std::string("bad value for ") + key);
+  }
+}
+
+void read_server(const std::filesystem::path& file, const json& s, ServerConfig& out) {
+  check_keys(file, s, "server.",
+             {"io_threads", "worker_threads", "idle_timeout_seconds", "body_timeout_seconds",
+              "header_limit_bytes", "shutdown_grace_seconds", "access_log"});
+  read(file, s, "io_threads", out.io_threads);
+  read(file, s, "worker_threads", out.worker_threads);
+  read(file, s, "idle_timeout_seconds", out.idle_timeout_seconds);
+  read(file, s, "body_timeout_seconds", out.body_timeout_seconds);
+  read(file, s, "header_limit_bytes", out.header_limit_bytes);
+  read(file, s, "shutdown_grace_seconds", out.shutdown_grace_seconds);
+  read(file, s, "access_log", out.access_log);
+}
+
+void read_registry(const std::filesystem::path& file, const json& r, RegistryConfig& out) {
+  check_keys(file, r, "registry.", {"max_manifest_bytes", "chunk_min_length"});
+  read(file, r, "max_manifest_bytes", out.max_manifest_bytes);
+  read(file, r, "chunk_min_length", out.chunk_min_length);
+}
+
+}  // namespace
+
+Config load_file(const std::filesystem::path& file, Config base) {
+  std::ifstream in(file);
+  if (!in) fail(file, "cannot open");
+  json doc = json::parse(in, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
+  if (doc.is_discarded()) fail(file, "not valid JSON");
+  check_keys(file, doc, "", {"listen", "data", "server", "registry"});
+  if (doc.contains("listen")) {
+    std::string listen;
+    read(file, doc, "listen", listen);
+    apply_listen(base.server, listen);
+  }
+  if (doc.contains("data")) {
+    std::string data;
+    read(file, doc, "data", data);
+    base.storage.data_dir = data;
+  }
+  if (doc.contains("server")) read_server(file, doc["server"], base.server);
+  if (doc.contains("registry")) read_registry(file, doc["registry"], base.registry);
+  return base;
+}
+
+void apply_listen(ServerConfig& s, const std::string& host_port) {
+  auto colon = host_port.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error("listen address needs HOST:PORT");
+  std::string host = host_port.substr(0, colon);
+  std::string port = host_port.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
+  unsigned long value = 0;
+  try {
+    std::size_t used = 0;
+    value = std::stoul(port, &used);
+    if (used != port.size()) throw std::invalid_argument("trailing");
+  } catch (const std::exception&) {
+    throw std::runtime_error("bad port in listen address: " + host_port);
+  }
+  if (value > 65535) throw std::runtime_error("port out of range: " + host_port);
+  s.listen_host = host;
+  s.listen_port = static_cast<std::uint16_t>(value);
+}
+
+}  // namespace drydock::config

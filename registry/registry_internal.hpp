@@ -1,0 +1,31 @@
+#pragma once
+
+// Helpers shared by the registry's handler files; not part of its interface.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "registry/reply.hpp"
+#include "storage/error.hpp"
+
+namespace drydock::registry {
+
+// 500 INTERNAL_ERROR for a storage failure (already logged by storage/).
+Reply storage_failure(storage::StorageError e);
+
+inline std::string blob_location(std::string_view name, std::string_view digest) {
+  return "/v2/" + std::string(name) + "/blobs/" + std::string(digest);
+}
+
+inline std::string upload_location(std::string_view name, std::string_view id) {
+  return "/v2/" + std::string(name) + "/blobs/uploads/" + std::string(id);
+}
+
+// The upload Range header value: "0-<last byte>", "0-0" when empty, as
+// distribution and the clients that talk to it expect.
+inline std::string upload_range(std::uint64_t size) {
+  return "0-" + std::to_string(size == 0 ? 0 : size - 1);
+}
+
+}  // namespace drydock::registry

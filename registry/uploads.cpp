@@ -1,0 +1,196 @@
+// Upload endpoints: POST /v2/<name>/blobs/uploads/ and
+// GET/PATCH/PUT/DELETE /v2/<name>/blobs/uploads/<id>
+// (distribution-spec "Pushing blobs", monolithic and chunked).
+
+#include <nlohmann/json.hpp>
+
+#include "registry/http_ranges.hpp"
+#include "registry/reference.hpp"
+#include "registry/registry.hpp"
+#include "registry/registry_internal.hpp"
+
+namespace drydock::registry {
+
+using nlohmann::json;
+
+namespace {
+
+Reply upload_unknown(std::string_view id) {
+  return error_reply(ErrorCode::kBlobUploadUnknown, "blob upload unknown to registry",
+                     json{{"id", id}}.dump());
+}
+
+void session_headers(Reply& r, std::string_view name, std::string_view id, std::uint64_t size) {
+  r.header("Location", upload_location(name, id));
+  r.header("Range", upload_range(size));
+  r.header("Docker-Upload-UUID", std::string(id));
+}
+
+// 416 for a chunk that does not start where the upload ends; the headers
+// tell the client where to resume (distribution-spec "Pushing a blob in
+// chunks": out-of-order chunks MUST be rejected with 416).
+Reply out_of_order(std::string_view name, std::string_view id, std::uint64_t size) {
+  Reply r = error_reply(ErrorCode::kRangeInvalid, "chunk does not start at the end of the upload",
+                        json{{"expected_offset", size}}.dump());
+  session_headers(r, name, id, size);
+  return r;
+}
+
+Reply from_storage(storage::StorageError e, const UploadWrite& w) {
+  switch (e) {
+    case storage::StorageError::kInvalidRange:
+      return error_reply(ErrorCode::kRangeInvalid, "concurrent write to the same upload");
+    case storage::StorageError::kNotFound:
+      return upload_unknown(w.id);
+    default:
+      return storage_failure(e);
+  }
+}
+
+}  // namespace
+
+std::optional<Reply> Registry::check_upload(std::string_view name, std::string_view id,
+                                            storage::UploadStatus& out) const {
+  if (auto bad = check_name(name)) return bad;
+  auto status = uploads_.status(id);
+  if (!status) {
+    if (status.error() == storage::StorageError::kNotFound) return upload_unknown(id);
+    return storage_failure(status.error());
+  }
+  // A session belongs to the repository it was started in.
+  if (status->repository != name) return upload_unknown(id);
+  out = std::move(*status);
+  return std::nullopt;
+}
+
+// Cross-repository mount (distribution-spec "Mounting a blob from another
+// repository"): succeeds only if the blob is linked in `from`; otherwise the
+// caller falls back to an ordinary upload session.
+std::optional<Reply> Registry::try_mount(std::string_view name, const Query& q) {
+  auto from = q.get("from");
+  if (!from || !valid_repository_name(*from)) return std::nullopt;
+  auto digest = parse_client_digest(*q.get("mount"));
+  if (!digest) return std::nullopt;
+  auto size = meta_.linked_blob_size(*from, *digest);
+  if (!size || !*size) return std::nullopt;
+  auto linked = meta_.link_blob(name, storage::BlobInfo{*digest, **size});
+  if (!linked) return storage_failure(linked.error());
+  Reply r;
+  r.status = 201;
+  r.header("Location", blob_location(name, digest->str()));
+  r.header("Docker-Content-Digest", digest->str());
+  return r;
+}
+
+UploadStep Registry::begin_post(std::string_view name, const Query& q, const RequestInfo& r) {
+  if (auto bad = check_name(name)) return std::move(*bad);
+  if (q.has("mount")) {
+    if (auto mounted = try_mount(name, q)) return std::move(*mounted);
+  }
+  std::optional<storage::Digest> digest;
+  if (auto text = q.get("digest")) {
+    auto d = parse_client_digest(*text);
+    if (!d) return error_reply(d.error());
+    digest = *d;
+  }
+  auto session = uploads_.create(name);
+  if (!session) return storage_failure(session.error());
+  if (digest) {
+    // Monolithic upload: the body is the whole blob.
+    return UploadWrite{std::string(name), session->id, 0, r.content_length,
+                       UploadWrite::Then::kComplete, *digest};
+  }
+  Reply reply;
+  reply.status = 202;
+  session_headers(reply, name, session->id, 0);
+  if (options_.chunk_min_length > 0) {
+    reply.header("OCI-Chunk-Min-Length", std::to_string(options_.chunk_min_length));
+  }
+  return reply;
+}
+
+UploadStep Registry::begin_patch(std::string_view name, std::string_view id,
+                                 const RequestInfo& r) {
+  storage::UploadStatus status;
+  if (auto bad = check_upload(name, id, status)) return std::move(*bad);
+  if (!r.content_range.empty()) {
+    auto range = parse_content_range(r.content_range);
+    if (!range) return out_of_order(name, id, status.size);
+    if (range->first != status.size) return out_of_order(name, id, status.size);
+    if (r.content_length && *r.content_length != range->length()) {
+      return out_of_order(name, id, status.size);
+    }
+  }
+  return UploadWrite{std::string(name), std::string(id), status.size, r.content_length,
+                     UploadWrite::Then::kAccept, {}};
+}
+
+UploadStep Registry::begin_put(std::string_view name, std::string_view id, const Query& q,
+                               const RequestInfo& r) {
+  storage::UploadStatus status;
+  if (auto bad = check_upload(name, id, status)) return std::move(*bad);
+  auto text = q.get("digest");
+  if (!text) return error_reply(ErrorCode::kDigestInvalid, "digest parameter is required");
+  auto digest = parse_client_digest(*text);
+  if (!digest) return error_reply(digest.error());
+  if (!r.content_range.empty()) {
+    auto range = parse_content_range(r.content_range);
+    if (!range || range->first != status.size) return out_of_order(name, id, status.size);
+  }
+  return UploadWrite{std::string(name), std::string(id), status.size, r.content_length,
+                     UploadWrite::Then::kComplete, *digest};
+}
+
+std::optional<Reply> Registry::write_upload(UploadWrite& w, std::span<const std::byte> bytes) {
+  auto size = uploads_.append(w.id, w.offset, bytes);
+  if (!size) return from_storage(size.error(), w);
+  w.offset = *size;
+  return std::nullopt;
+}
+
+Reply Registry::finish_upload_write(const UploadWrite& w) {
+  if (w.then == UploadWrite::Then::kComplete) return complete_upload(w);
+  Reply r;
+  r.status = 202;
+  session_headers(r, w.repository, w.id, w.offset);
+  return r;
+}
+
+Reply Registry::complete_upload(const UploadWrite& w) {
+  auto blob = uploads_.complete(w.id, w.digest);
+  if (!blob) {
+    if (blob.error() == storage::StorageError::kDigestMismatch) {
+      return error_reply(ErrorCode::kDigestInvalid, "uploaded content does not match digest",
+                         json{{"digest", w.digest.str()}}.dump());
+    }
+    return from_storage(blob.error(), w);
+  }
+  auto linked = meta_.link_blob(w.repository, *blob);
+  if (!linked) return storage_failure(linked.error());
+  Reply r;
+  r.status = 201;
+  r.header("Location", blob_location(w.repository, blob->digest.str()));
+  r.header("Docker-Content-Digest", blob->digest.str());
+  return r;
+}
+
+Reply Registry::upload_status(std::string_view name, std::string_view id) const {
+  storage::UploadStatus status;
+  if (auto bad = check_upload(name, id, status)) return std::move(*bad);
+  Reply r;
+  r.status = 204;
+  session_headers(r, name, id, status.size);
+  return r;
+}
+
+Reply Registry::cancel_upload(std::string_view name, std::string_view id) {
+  storage::UploadStatus status;
+  if (auto bad = check_upload(name, id, status)) return std::move(*bad);
+  auto cancelled = uploads_.cancel(id);
+  if (!cancelled) return from_storage(cancelled.error(), UploadWrite{{}, std::string(id)});
+  Reply r;
+  r.status = 204;
+  return r;
+}
+
+}  // namespace drydock::registry

@@ -1,0 +1,262 @@
+// Routing: turns an HTTP request into a registry call. All protocol rules
+// live in registry/; this file only moves bytes and picks threads.
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "registry/route.hpp"
+#include "server/blocking.hpp"
+#include "server/session.hpp"
+
+namespace drydock::server {
+
+using registry::Endpoint;
+using registry::Reply;
+
+namespace {
+
+constexpr std::size_t kUploadPiece = 1 << 20;  // bytes per read/write step
+constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
+
+registry::RequestInfo request_info(const RequestParser& p, std::string& accept_joined) {
+  const auto& req = p.get();
+  for (auto it = req.find(http::field::accept); it != req.end() && it->name() == http::field::accept;
+       ++it) {
+    if (!accept_joined.empty()) accept_joined += ',';
+    accept_joined.append(it->value());
+  }
+  registry::RequestInfo info;
+  info.content_type = req[http::field::content_type];
+  info.content_range = req[http::field::content_range];
+  info.accept = accept_joined;
+  info.range = req[http::field::range];
+  info.if_none_match = req[http::field::if_none_match];
+  if (!p.chunked() && p.content_length()) info.content_length = *p.content_length();
+  if (!p.chunked() && !p.content_length()) info.content_length = 0;
+  return info;
+}
+
+Reply method_not_allowed() {
+  return registry::error_reply(registry::ErrorCode::kMethodNotAllowed,
+                               "method not allowed on this endpoint");
+}
+
+// Why a write step failed, for the client, when the upload cannot go on.
+Reply client_gone() {
+  return registry::error_reply(registry::ErrorCode::kBlobUploadInvalid,
+                               "request body ended early");
+}
+
+// Tracks one write running on the worker pool while the next piece is read
+// from the socket: reading and hashing/writing overlap, yet only one write
+// is ever in flight, so order and backpressure are kept.
+struct PendingWrite {
+  explicit PendingWrite(asio::any_io_executor ex) : timer(ex) {}
+  asio::steady_timer timer;
+  bool active = false;
+  bool done = false;
+  std::optional<Reply> failure;
+};
+
+asio::awaitable<void> wait_for(PendingWrite& w) {
+  while (w.active && !w.done) {
+    w.timer.expires_at(asio::steady_timer::time_point::max());
+    co_await w.timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  w.active = false;
+}
+
+}  // namespace
+
+asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
+  auto& reg = ctx_.registry;
+  auto& pool = ctx_.workers;
+  auto target = registry::split_target(p.get().target());
+  if (!target) {
+    co_await reply_and_close(400, "malformed request target");
+    co_return false;
+  }
+  auto route = registry::parse_route(target->path);
+  auto query = registry::Query::parse(target->raw_query);
+  std::string accept;
+  auto info = request_info(p, accept);
+  auto verb = p.get().method();
+  bool read = verb == http::verb::get || verb == http::verb::head;
+  const auto& name = route.name;
+  const auto& ref = route.reference;
+
+  // Streamed-body requests first: they read the body themselves.
+  if (route.endpoint == Endpoint::kManifest && verb == http::verb::put) {
+    co_return co_await handle_manifest_put(p, ex, name, ref, info);
+  }
+  if (route.endpoint == Endpoint::kUploads && verb == http::verb::post) {
+    auto step = co_await run_blocking(pool, [&] { return reg.begin_post(name, query, info); });
+    co_return co_await handle_upload(p, ex, std::move(step));
+  }
+  if (route.endpoint == Endpoint::kUpload &&
+      (verb == http::verb::patch || verb == http::verb::put)) {
+    auto step = co_await run_blocking(pool, [&] {
+      return verb == http::verb::patch ? reg.begin_patch(name, ref, info)
+                                       : reg.begin_put(name, ref, query, info);
+    });
+    co_return co_await handle_upload(p, ex, std::move(step));
+  }
+
+  // Everything else has no meaningful body.
+  if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
+  Reply reply;
+  switch (route.endpoint) {
+    case Endpoint::kBase:
+      reply = read ? reg.base() : method_not_allowed();
+      break;
+    case Endpoint::kCatalog:
+      reply = read ? reg.catalog(query) : method_not_allowed();
+      break;
+    case Endpoint::kTags:
+      reply = read ? reg.tags(name, query) : method_not_allowed();
+      break;
+    case Endpoint::kReferrers:
+      reply = read ? reg.referrers(name, ref, query) : method_not_allowed();
+      break;
+    case Endpoint::kManifest:
+      if (read) {
+        reply = reg.get_manifest(name, ref, info, ex.head);
+      } else if (verb == http::verb::delete_) {
+        reply = co_await run_blocking(pool, [&] { return reg.delete_manifest(name, ref); });
+      } else {
+        reply = method_not_allowed();
+      }
+      break;
+    case Endpoint::kBlob:
+      if (read) {
+        reply = reg.get_blob(name, ref, info, ex.head);
+      } else if (verb == http::verb::delete_) {
+        reply = co_await run_blocking(pool, [&] { return reg.delete_blob(name, ref); });
+      } else {
+        reply = method_not_allowed();
+      }
+      break;
+    case Endpoint::kUpload:
+      if (verb == http::verb::get) {
+        reply = co_await run_blocking(pool, [&] { return reg.upload_status(name, ref); });
+      } else if (verb == http::verb::delete_) {
+        reply = co_await run_blocking(pool, [&] { return reg.cancel_upload(name, ref); });
+      } else {
+        reply = method_not_allowed();
+      }
+      break;
+    case Endpoint::kUploads:
+      reply = method_not_allowed();
+      break;
+    case Endpoint::kUnknown:
+      reply = registry::error_reply(registry::ErrorCode::kNotFound, "no such endpoint");
+      break;
+  }
+  co_return co_await write_reply(std::move(reply), ex);
+}
+
+asio::awaitable<bool> Session::handle_manifest_put(RequestParser& p, Exchange& ex,
+                                                   std::string name, std::string ref,
+                                                   registry::RequestInfo info) {
+  auto limit = ctx_.max_manifest_bytes;
+  if (info.content_length && *info.content_length > limit) {
+    // Refuse before reading: the body is never buffered.
+    ex.keep_alive = false;
+    co_return co_await write_reply(
+        registry::error_reply(registry::ErrorCode::kManifestTooLarge,
+                              "manifest exceeds the size limit"),
+        ex);
+  }
+  if (!co_await send_continue(p)) co_return false;
+  std::string body;
+  std::array<std::byte, 64 * 1024> piece;
+  while (!body_done(p)) {
+    auto r = co_await read_body(p, piece);
+    if (r.ec) co_return false;
+    body.append(reinterpret_cast<const char*>(piece.data()), r.bytes);
+    if (body.size() > limit) {
+      ex.keep_alive = false;
+      co_return co_await write_reply(
+          registry::error_reply(registry::ErrorCode::kManifestTooLarge,
+                                "manifest exceeds the size limit"),
+          ex);
+    }
+  }
+  ex.bytes_in = body.size();
+  std::string content_type(info.content_type);
+  info.content_type = content_type;
+  auto reply = co_await run_blocking(ctx_.workers, [&] {
+    return ctx_.registry.put_manifest(name, ref, info, body);
+  });
+  co_return co_await write_reply(std::move(reply), ex);
+}
+
+asio::awaitable<bool> Session::handle_upload(RequestParser& p, Exchange& ex,
+                                             registry::UploadStep step) {
+  if (auto* reply = std::get_if<Reply>(&step)) {
+    // Refused before reading the body: drain a small one, else close.
+    if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
+    co_return co_await write_reply(std::move(*reply), ex);
+  }
+  auto& w = std::get<registry::UploadWrite>(step);
+  if (!co_await send_continue(p)) co_return false;
+  auto failure = co_await stream_upload(p, w, ex);
+  if (failure) {
+    ex.keep_alive = false;
+    co_return co_await write_reply(std::move(*failure), ex);
+  }
+  auto reply = co_await run_blocking(ctx_.workers,
+                                     [&] { return ctx_.registry.finish_upload_write(w); });
+  co_return co_await write_reply(std::move(reply), ex);
+}
+
+// Streams the request body into the upload session, one piece at a time,
+// overlapping the socket read of piece N+1 with the hash+write of piece N.
+asio::awaitable<std::optional<Reply>> Session::stream_upload(RequestParser& p,
+                                                             registry::UploadWrite& w,
+                                                             Exchange& ex) {
+  auto executor = co_await asio::this_coro::executor;
+  std::unique_ptr<std::byte[]> buffers[2] = {std::make_unique<std::byte[]>(kUploadPiece),
+                                             std::make_unique<std::byte[]>(kUploadPiece)};
+  int current = 0;
+  // Beast sizes each socket read by the buffer's free capacity, which after a
+  // header is tiny (hundreds of bytes); give it room for 64 KiB reads while
+  // the body streams, and hand the memory back afterwards.
+  buffer_.reserve(buffer_.max_size());
+  struct Shrink {
+    beast::flat_buffer& b;
+    ~Shrink() { b.shrink_to_fit(); }
+  } shrink{buffer_};
+  PendingWrite pending(executor);
+  auto self = shared_from_this();
+  while (!body_done(p)) {
+    auto r = co_await read_body(p, {buffers[current].get(), kUploadPiece});
+    if (r.ec) {
+      co_await wait_for(pending);
+      co_return client_gone();
+    }
+    if (r.bytes == 0) continue;
+    ex.bytes_in += r.bytes;
+    co_await wait_for(pending);
+    if (pending.failure) co_return std::move(pending.failure);
+    pending.active = true;
+    pending.done = false;
+    std::span<const std::byte> piece(buffers[current].get(), r.bytes);
+    asio::post(ctx_.workers, [this, self, &w, &pending, piece, executor] {
+      auto failure = ctx_.registry.write_upload(w, piece);
+      asio::post(executor, [&pending, failure = std::move(failure)]() mutable {
+        pending.failure = std::move(failure);
+        pending.done = true;
+        pending.timer.cancel();
+      });
+    });
+    current ^= 1;
+  }
+  co_await wait_for(pending);
+  if (pending.failure) co_return std::move(pending.failure);
+  co_return std::nullopt;
+}
+
+}  // namespace drydock::server

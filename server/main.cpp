@@ -1,0 +1,167 @@
+// The `drydock` command line: `serve`, and (later) admin and client
+// subcommands.
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "registry/registry.hpp"
+#include "server/server.hpp"
+#include "storage/blob_store.hpp"
+#include "storage/metadata_store.hpp"
+#include "storage/upload_store.hpp"
+
+namespace {
+
+using namespace drydock;
+
+constexpr const char* kUsage = R"(drydock: an OCI container registry with a build service
+
+Usage:
+  drydock serve [options]     run the registry server
+  drydock --help              this text
+  drydock serve --help        the server's options
+
+Run `drydock serve --help` for every option of the server.
+)";
+
+constexpr const char* kServeUsage = R"(Usage: drydock serve [--config FILE] [--listen HOST:PORT] [--data DIR]
+
+Serves the OCI distribution API (v2) over HTTP.
+
+Options (flags override the config file, which overrides the defaults):
+  --config FILE       JSON configuration file. Every option below, and more, can
+                      be set there:
+                        { "listen": "0.0.0.0:5000", "data": "data",
+                          "server": { "io_threads": 0, "worker_threads": 0,
+                                      "idle_timeout_seconds": 60,
+                                      "body_timeout_seconds": 300,
+                                      "header_limit_bytes": 16384,
+                                      "shutdown_grace_seconds": 30,
+                                      "access_log": true },
+                          "registry": { "max_manifest_bytes": 4194304,
+                                        "chunk_min_length": 0 } }
+                      io_threads/worker_threads 0 mean one per core / two per core.
+  --listen HOST:PORT  address to listen on (default 0.0.0.0:5000; port 0 picks a
+                      free port, printed as "listening on HOST:PORT")
+  --data DIR          data directory: blobs, uploads and the SQLite metadata
+                      database (default ./data)
+  --no-access-log     do not log one line per request
+  --help              this text
+
+Stops gracefully on SIGINT or SIGTERM: in-flight requests finish (up to
+shutdown_grace_seconds), nothing half-written becomes visible.
+)";
+
+struct ServeFlags {
+  std::optional<std::string> config_file;
+  std::optional<std::string> listen;
+  std::optional<std::string> data;
+  bool no_access_log = false;
+  bool help = false;
+};
+
+ServeFlags parse_serve_flags(const std::vector<std::string>& args) {
+  ServeFlags f;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const char* flag) -> std::string {
+      if (i + 1 >= args.size()) throw std::runtime_error(std::string(flag) + " needs a value");
+      return args[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      f.help = true;
+    } else if (a == "--config") {
+      f.config_file = value("--config");
+    } else if (a == "--listen") {
+      f.listen = value("--listen");
+    } else if (a == "--data") {
+      f.data = value("--data");
+    } else if (a == "--no-access-log") {
+      f.no_access_log = true;
+    } else {
+      throw std::runtime_error("unknown option " + a + " (see drydock serve --help)");
+    }
+  }
+  return f;
+}
+
+config::Config build_config(const ServeFlags& f) {
+  config::Config c;
+  if (f.config_file) c = config::load_file(*f.config_file, c);
+  if (f.listen) config::apply_listen(c.server, *f.listen);
+  if (f.data) c.storage.data_dir = *f.data;
+  if (f.no_access_log) c.server.access_log = false;
+  return c;
+}
+
+// Blocks SIGINT/SIGTERM in every thread (call before any thread starts) so
+// that one thread can wait for them with sigwait.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+int serve(const ServeFlags& flags) {
+  config::Config c = build_config(flags);
+  sigset_t stop_signals = block_stop_signals();
+  const auto& data = c.storage.data_dir;
+  std::filesystem::create_directories(data);
+  storage::FsBlobStore blobs(data);
+  storage::MetadataStore meta(data / "metadata.db");
+  storage::UploadStore uploads(data / "uploads", blobs, meta);
+  registry::Registry reg(blobs, meta, uploads,
+                         registry::RegistryOptions{c.registry.max_manifest_bytes,
+                                                   c.registry.chunk_min_length});
+  server::Server srv(c.server, reg);
+  srv.start();
+  std::fprintf(stderr,
+               "drydock: WARNING: authentication is DISABLED: anyone who can reach this port "
+               "can push, pull and delete\n");
+  std::fprintf(stderr, "drydock: data in %s\n", std::filesystem::absolute(data).c_str());
+  std::printf("listening on %s\n", srv.listen_address().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "drydock: %s received, stopping gracefully\n", strsignal(sig));
+  srv.stop();
+  std::fprintf(stderr, "drydock: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+      std::fputs(kUsage, stdout);
+      return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "serve") {
+      ServeFlags flags = parse_serve_flags({args.begin() + 1, args.end()});
+      if (flags.help) {
+        std::fputs(kServeUsage, stdout);
+        return 0;
+      }
+      return serve(flags);
+    }
+    std::fprintf(stderr, "drydock: unknown command '%s'\n\n%s", args[0].c_str(), kUsage);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "drydock: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,111 @@
+#pragma once
+
+// One HTTP/1.1 connection (server-private header: includes Beast).
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "config/config.hpp"
+#include "registry/registry.hpp"
+
+namespace drydock::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+class SessionTracker;
+
+// What every session shares; owned by the Server.
+struct ServerContext {
+  const config::ServerConfig& config;
+  registry::Registry& registry;
+  asio::thread_pool& workers;
+  SessionTracker& tracker;
+  std::size_t max_manifest_bytes = 4 * 1024 * 1024;
+  std::atomic<bool> stopping{false};
+};
+
+using RequestParser = http::request_parser<http::buffer_body>;
+
+// Facts about the request being served, for replies and the access log.
+struct Exchange {
+  std::string method;
+  std::string target;
+  unsigned version = 11;
+  bool keep_alive = true;
+  bool head = false;
+  std::chrono::steady_clock::time_point started;
+  std::uint64_t bytes_in = 0;
+};
+
+struct BodyRead {
+  std::size_t bytes = 0;
+  bool done = false;
+  beast::error_code ec;
+};
+
+// Reads requests one after the other on a keep-alive connection, routes each
+// to the registry and writes the reply. Runs as one coroutine on its own
+// strand; handlers never run concurrently.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(asio::ip::tcp::socket socket, ServerContext& ctx);
+  ~Session();
+
+  asio::awaitable<void> run();
+  asio::any_io_executor run_executor() { return stream_.get_executor(); }
+
+  // For graceful shutdown; both post to the session's strand.
+  void close_if_idle();
+  void force_close();
+
+ private:
+  // session.cpp: the connection loop and I/O primitives.
+  asio::awaitable<bool> serve_one();
+  asio::awaitable<void> reply_and_close(unsigned status, std::string_view message);
+  asio::awaitable<BodyRead> read_body(RequestParser& p, std::span<std::byte> buf);
+  asio::awaitable<BodyRead> read_raw_body(std::span<std::byte> buf);
+  bool body_done(const RequestParser& p) const;
+  asio::awaitable<bool> drain_body(RequestParser& p, std::size_t limit);
+  asio::awaitable<bool> send_continue(RequestParser& p);
+  asio::awaitable<bool> write_reply(registry::Reply reply, Exchange& ex);
+  asio::awaitable<bool> send_blob(registry::BlobBody& blob);
+  void log(const Exchange& ex, unsigned status, std::uint64_t bytes_out) const;
+
+  // dispatch.cpp: routing and the streamed-body handlers.
+  asio::awaitable<bool> dispatch(RequestParser& p, Exchange& ex);
+  asio::awaitable<bool> handle_manifest_put(RequestParser& p, Exchange& ex, std::string name,
+                                            std::string ref, registry::RequestInfo info);
+  asio::awaitable<bool> handle_upload(RequestParser& p, Exchange& ex, registry::UploadStep step);
+  asio::awaitable<std::optional<registry::Reply>> stream_upload(RequestParser& p,
+                                                                registry::UploadWrite& w,
+                                                                Exchange& ex);
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  ServerContext& ctx_;
+  asio::steady_timer watchdog_;
+  // A body with a Content-Length is read straight from the socket into the
+  // caller's buffer (no copy through the parser); `raw_left_` counts what is
+  // still to come. Chunked bodies go through the parser.
+  bool raw_body_ = false;
+  std::uint64_t raw_left_ = 0;
+  bool idle_ = true;
+  bool closed_ = false;
+};
+
+}  // namespace drydock::server
