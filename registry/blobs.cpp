@@ -15,7 +15,7 @@ namespace {
 
 Reply blob_unknown(std::string_view digest) {
   return error_reply(ErrorCode::kBlobUnknown, "blob unknown to registry",
-                     json{{"digest", digest}}.dump());
+                     json_text(json{{"digest", digest}}));
 }
 
 void blob_headers(Reply& r, const std::string& digest) {

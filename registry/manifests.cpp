@@ -19,7 +19,7 @@ bool is_digest_reference(std::string_view ref) { return ref.find(':') != std::st
 
 Reply manifest_unknown(std::string_view ref) {
   return error_reply(ErrorCode::kManifestUnknown, "manifest unknown",
-                     json{{"reference", ref}}.dump());
+                     json_text(json{{"reference", ref}}));
 }
 
 // Resolves a tag or digest to a manifest row; on failure the reply to send.
@@ -34,7 +34,7 @@ std::expected<storage::ManifestRecord, Reply> resolve(const storage::MetadataSto
   } else {
     if (!valid_tag(ref)) {
       return std::unexpected(error_reply(ErrorCode::kManifestInvalid, "invalid tag",
-                                         json{{"tag", ref}}.dump()));
+                                         json_text(json{{"tag", ref}})));
     }
     auto d = meta.resolve_tag(name, ref);
     if (!d) return std::unexpected(storage_failure(d.error()));
@@ -106,7 +106,7 @@ std::expected<PushTarget, Reply> push_target(std::string_view ref, std::string_v
   if (!is_digest_reference(ref)) {
     if (!valid_tag(ref)) {
       return std::unexpected(error_reply(ErrorCode::kManifestInvalid, "invalid tag",
-                                         json{{"tag", ref}}.dump()));
+                                         json_text(json{{"tag", ref}})));
     }
     t.tag = ref;
     t.digest = storage::digest_of(body);
@@ -118,7 +118,7 @@ std::expected<PushTarget, Reply> push_target(std::string_view ref, std::string_v
   if (t.digest != *d) {
     return std::unexpected(error_reply(ErrorCode::kDigestInvalid,
                                        "manifest digest does not match its content",
-                                       json{{"expected", ref}, {"actual", t.digest.str()}}.dump()));
+                                       json_text(json{{"expected", ref}, {"actual", t.digest.str()}})));
   }
   return t;
 }
@@ -128,7 +128,7 @@ Reply missing_references(const std::vector<storage::Digest>& missing) {
   for (const auto& d : missing) list.push_back(d.str());
   return error_reply(ErrorCode::kManifestBlobUnknown,
                      "manifest references blobs or manifests unknown to the repository",
-                     json{{"missing", list}}.dump());
+                     json_text(json{{"missing", list}}));
 }
 
 }  // namespace

@@ -69,7 +69,7 @@ Reply storage_failure(storage::StorageError e) {
 std::optional<Reply> Registry::check_name(std::string_view name) const {
   if (valid_repository_name(name)) return std::nullopt;
   return error_reply(ErrorCode::kNameInvalid, "invalid repository name",
-                     json{{"name", name}}.dump());
+                     json_text(json{{"name", name}}));
 }
 
 Reply Registry::base() const {
@@ -99,7 +99,7 @@ Reply Registry::catalog(const Query& q) const {
   }
   Reply r;
   paginate(r, "/v2/_catalog", *page, repos);
-  r.body = json{{"repositories", repos}}.dump();
+  r.body = json_text(json{{"repositories", repos}});
   r.header("Content-Type", "application/json");
   return r;
 }
@@ -112,7 +112,7 @@ Reply Registry::tags(std::string_view name, const Query& q) const {
   if (!exists) return storage_failure(exists.error());
   if (!*exists) {
     return error_reply(ErrorCode::kNameUnknown, "repository name not known to registry",
-                       json{{"name", name}}.dump());
+                       json_text(json{{"name", name}}));
   }
   std::vector<std::string> tags;
   if (page->limit > 0) {
@@ -122,7 +122,7 @@ Reply Registry::tags(std::string_view name, const Query& q) const {
   }
   Reply r;
   paginate(r, "/v2/" + std::string(name) + "/tags/list", *page, tags);
-  r.body = json{{"name", name}, {"tags", tags}}.dump();
+  r.body = json_text(json{{"name", name}, {"tags", tags}});
   r.header("Content-Type", "application/json");
   return r;
 }
@@ -151,7 +151,7 @@ Reply Registry::referrers(std::string_view name, std::string_view digest,
   // distribution-spec "Listing Referrers": always a 200 image index, empty
   // when nothing refers to the digest; filters applied are reported.
   Reply r;
-  r.body = json{{"schemaVersion", 2}, {"mediaType", kOciIndex}, {"manifests", manifests}}.dump();
+  r.body = json_text(json{{"schemaVersion", 2}, {"mediaType", kOciIndex}, {"manifests", manifests}});
   r.header("Content-Type", std::string(kOciIndex));
   if (filter) r.header("OCI-Filters-Applied", "artifactType");
   return r;

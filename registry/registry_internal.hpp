@@ -6,10 +6,18 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "registry/reply.hpp"
 #include "storage/error.hpp"
 
 namespace drydock::registry {
+
+// Serializes JSON for a reply. Client-supplied strings (names, tags) may not
+// be valid UTF-8; they are replaced, never allowed to throw.
+inline std::string json_text(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 // 500 INTERNAL_ERROR for a storage failure (already logged by storage/).
 Reply storage_failure(storage::StorageError e);

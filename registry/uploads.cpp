@@ -17,7 +17,7 @@ namespace {
 
 Reply upload_unknown(std::string_view id) {
   return error_reply(ErrorCode::kBlobUploadUnknown, "blob upload unknown to registry",
-                     json{{"id", id}}.dump());
+                     json_text(json{{"id", id}}));
 }
 
 void session_headers(Reply& r, std::string_view name, std::string_view id, std::uint64_t size) {
@@ -31,7 +31,7 @@ void session_headers(Reply& r, std::string_view name, std::string_view id, std::
 // chunks": out-of-order chunks MUST be rejected with 416).
 Reply out_of_order(std::string_view name, std::string_view id, std::uint64_t size) {
   Reply r = error_reply(ErrorCode::kRangeInvalid, "chunk does not start at the end of the upload",
-                        json{{"expected_offset", size}}.dump());
+                        json_text(json{{"expected_offset", size}}));
   session_headers(r, name, id, size);
   return r;
 }
@@ -161,7 +161,7 @@ Reply Registry::complete_upload(const UploadWrite& w) {
   if (!blob) {
     if (blob.error() == storage::StorageError::kDigestMismatch) {
       return error_reply(ErrorCode::kDigestInvalid, "uploaded content does not match digest",
-                         json{{"digest", w.digest.str()}}.dump());
+                         json_text(json{{"digest", w.digest.str()}}));
     }
     return from_storage(blob.error(), w);
   }

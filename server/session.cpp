@@ -108,7 +108,21 @@ asio::awaitable<bool> Session::serve_one() {
   ex.started = std::chrono::steady_clock::now();
   raw_body_ = !parser.chunked() && parser.content_length().has_value();
   raw_left_ = raw_body_ ? *parser.content_length() : 0;
-  bool keep = co_await dispatch(parser, ex);
+  bool keep = false;
+  bool failed = false;
+  try {
+    keep = co_await dispatch(parser, ex);
+  } catch (const std::exception& e) {
+    // A bug or resource exhaustion in one request must not take the process
+    // down; the client gets a 500 and the connection closes.
+    std::fprintf(stderr, "drydock: %s %s failed: %s\n", ex.method.c_str(), ex.target.c_str(),
+                 e.what());
+    failed = true;
+  }
+  if (failed) {
+    co_await reply_and_close(500, "internal error");
+    co_return false;
+  }
   // A body nobody finished reading leaves the stream out of sync.
   if (!body_done(parser)) keep = false;
   co_return keep && ex.keep_alive;
@@ -117,7 +131,11 @@ asio::awaitable<bool> Session::serve_one() {
 asio::awaitable<void> Session::reply_and_close(unsigned status, std::string_view message) {
   registry::Reply reply;
   reply.status = status;
-  reply.body = registry::error_body({registry::ErrorCode::kUnsupported, std::string(message), {}});
+  // HTTP-level failures have no OCI error code of their own; UNSUPPORTED
+  // ("the operation is unsupported") is the closest for a request we cannot
+  // parse, INTERNAL_ERROR for our own failures.
+  auto code = status >= 500 ? registry::ErrorCode::kInternal : registry::ErrorCode::kUnsupported;
+  reply.body = registry::error_body({code, std::string(message), {}});
   reply.header("Content-Type", "application/json");
   Exchange ex;
   ex.keep_alive = false;
