@@ -7,6 +7,7 @@
 namespace drydock::testing {
 namespace {
 
+using namespace std::chrono_literals;
 using BaseTest = ApiTest;
 
 // distribution-spec "Determining Support" (end-1): 200 and the API version.
@@ -119,6 +120,63 @@ TEST_F(BaseTest, AbsoluteFormRequestTarget) {
   Response blob = http().get(origin + "/v2/lib/abs/blobs/" + digest);
   EXPECT_EQ(blob.status, 200u) << blob.body;
   EXPECT_EQ(blob.body, "absolute");
+}
+
+// RFC 9112 3.2: "A server MUST respond with a 400 (Bad Request) status code
+// to any HTTP/1.1 request message that lacks a Host header field and to any
+// request message that contains more than one Host header field line".
+TEST_F(BaseTest, MissingOrDuplicateHostIs400) {
+  for (const char* raw :
+       {"GET /v2/ HTTP/1.1\r\n\r\n", "GET /v2/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"}) {
+    SCOPED_TRACE(raw);
+    Connection c = connect();
+    c.send(raw);
+    Response r = c.read_response();
+    EXPECT_EQ(r.status, 400u) << r.body;
+  }
+  expect_alive();
+}
+
+// RFC 9112 6.3: a request with both Transfer-Encoding and Content-Length is
+// a smuggling vector: the server may reject it (400) or use the chunked
+// framing, but then MUST close the connection after responding.
+TEST_F(BaseTest, ContentLengthWithChunkedIsRejectedOrClosed) {
+  std::string loc = start_upload("lib/smuggle");
+  Connection c = connect();
+  c.send("PATCH " + loc +
+         " HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "5\r\nhello\r\n0\r\n\r\n" +
+         Request{.target = "/v2/"}.serialize());
+  Response r = c.read_response();
+  if (r.status != 400u) {
+    EXPECT_TRUE(c.wait_closed(5s))
+        << "kept the connection after an ambiguous framing, status " << r.status;
+  }
+  expect_alive();
+}
+
+// A request pipelined right behind a streamed upload body is read from the
+// same buffer: the upload must not swallow it, nor it the upload.
+TEST_F(BaseTest, RequestPipelinedBehindAStreamedBody) {
+  std::string loc = start_upload("lib/pipe-upload");
+  std::string content = random_bytes(200000, 12);
+  Connection c = connect();
+  c.send(
+      Request{.method = "PATCH", .target = loc, .body = content}.serialize() +
+      Request{.target = loc}.serialize() +
+      Request{.method = "PATCH", .target = loc, .body = "tail", .chunked = true}.serialize() +
+      Request{.method = "PUT", .target = with_digest(loc, sha256(content + "tail"))}.serialize());
+  Response p = c.read_response();
+  EXPECT_EQ(p.status, 202u) << p.body;
+  Response s = c.read_response();
+  EXPECT_EQ(s.status, 204u);
+  EXPECT_EQ(s.header("Range"), "0-" + std::to_string(content.size() - 1));
+  Response t = c.read_response();
+  EXPECT_EQ(t.status, 202u) << t.body;
+  Response put = c.read_response();
+  EXPECT_EQ(put.status, 201u) << put.body;
+  EXPECT_TRUE(http().get("/v2/lib/pipe-upload/blobs/" + sha256(content + "tail")).body ==
+              content + "tail");
 }
 
 // RFC 9110 10.1.1: a body the server will accept gets "100 Continue" first.

@@ -26,6 +26,13 @@ TEST_F(BlobTest, MonolithicPostWithDigestCreatesTheBlob) {
   Response g = http().get(r.header("Location"));
   EXPECT_EQ(g.status, 200u);
   EXPECT_EQ(g.body, content);
+
+  // The digest parameter may be percent-encoded.
+  std::string other = "percent-encoded digest";
+  std::string encoded = "sha256%3A" + sha256(other).substr(7);
+  Response e = http().post("/v2/lib/mono/blobs/uploads/?digest=" + encoded, other);
+  EXPECT_EQ(e.status, 201u) << e.body;
+  EXPECT_EQ(e.header("Docker-Content-Digest"), sha256(other));
 }
 
 TEST_F(BlobTest, GetAndHeadCarryLengthDigestAndEtag) {
@@ -149,6 +156,17 @@ TEST_F(BlobTest, DeleteBlob) {
   Response again = http().del(blob_url("lib/del", digest));
   EXPECT_EQ(again.status, 404u);
   EXPECT_EQ(again.error_code(), "BLOB_UNKNOWN");
+
+  // A deleted blob can neither be referenced by a manifest nor mounted.
+  std::string config = push_blob("lib/del", "{}");
+  std::string m = image_manifest(kOciManifest, descriptor(kOciConfig, config, 2),
+                                 nlohmann::json::array({descriptor(kOciLayer, digest, 9)}));
+  Response put = put_manifest("lib/del", "v1", kOciManifest, m);
+  EXPECT_EQ(put.status, 404u);
+  EXPECT_EQ(put.error_code(), "MANIFEST_BLOB_UNKNOWN") << put.body;
+  Response mount = http().post("/v2/lib/del2/blobs/uploads/?mount=" + digest + "&from=lib/del");
+  EXPECT_EQ(mount.status, 202u) << mount.body;
+  EXPECT_EQ(http().get(blob_url("lib/del2", digest)).status, 404u);
 }
 
 TEST_F(BlobTest, DeleteInOneRepositoryLeavesTheOther) {

@@ -130,6 +130,22 @@ TEST_F(LifecycleTest, GracefulStopLetsAnInFlightUploadFinish) {
   EXPECT_TRUE(g.body == content);
 }
 
+// A download in flight when stop() is called is delivered whole.
+TEST_F(LifecycleTest, GracefulStopLetsAnInFlightDownloadFinish) {
+  std::string content = random_bytes(16 * 1024 * 1024, 43);
+  std::string digest = push_blob("lib/dl", content);
+  Connection c = connect();
+  c.send(Request{.target = blob_url("lib/dl", digest)}.serialize());
+  ASSERT_TRUE(c.wait_readable(5s));
+  auto stopped = std::async(std::launch::async, [this] { server().stop(); });
+  wait_until_refused(port());
+  Response r = c.read_response();
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.body.size(), content.size());
+  EXPECT_TRUE(r.body == content);
+  EXPECT_EQ(stopped.wait_for(20s), std::future_status::ready);
+}
+
 // stop() closes idle keep-alive connections right away instead of waiting
 // for the grace period (set long here, so that waiting for it would show).
 TEST_F(LifecycleTest, GracefulStopClosesIdleConnections) {

@@ -292,7 +292,7 @@ TEST_F(RobustnessTest, NonUtf8BytesInPathsGetJsonErrors) {
 // send 100 and read the body, or answer with the final status. A request it
 // refuses anyway must not wait for a body the client is holding back.
 TEST_F(RobustnessTest, RefusedRequestWithExpectContinueIsAnsweredWithoutTheBody) {
-  std::string body(100000, 'b');
+  std::string body(4 * 1024 * 1024 + 1, 'b');
   struct Case {
     std::string method;
     std::string target;
@@ -304,7 +304,8 @@ TEST_F(RobustnessTest, RefusedRequestWithExpectContinueIsAnsweredWithoutTheBody)
             "/v2/lib/app/blobs/uploads/00000000-0000-4000-8000-000000000000?digest=" + sha256(body),
             404},
            {"POST", "/v2/lib/app/blobs/uploads/?digest=sha256:bad", 400},
-           {"POST", "/v2/Bad-Name/blobs/uploads/?digest=" + sha256(body), 400}}) {
+           {"POST", "/v2/Bad-Name/blobs/uploads/?digest=" + sha256(body), 400},
+           {"PUT", "/v2/lib/app/manifests/v1", 413}}) {
     SCOPED_TRACE(c.method + " " + c.target);
     Connection conn = connect();
     conn.send(Request{.method = c.method,
@@ -422,6 +423,29 @@ TEST_F(IdleTimeoutTest, StalledBodyIsCutOffAndResumable) {
   expect_alive();
   EXPECT_EQ(http().get(blob_url("lib/stall", sha256(content))).status, 404u);
   resume_and_finish(http(), loc, content);
+}
+
+// A client that stops reading a download is cut off after the body timeout
+// instead of pinning the connection forever.
+TEST_F(IdleTimeoutTest, StalledDownloadIsCutOff) {
+  std::string content = random_bytes(32 * 1024 * 1024, 38);
+  std::string digest = push_blob("lib/slowread", content);
+  Connection c = connect();
+  int small = 16 * 1024;
+  ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  c.send(Request{.target = blob_url("lib/slowread", digest)}.serialize());
+  // Read nothing for longer than the body timeout, then drain what the
+  // kernel buffered: the server must have given up before the end.
+  std::this_thread::sleep_for(std::chrono::seconds(kIdleSeconds + 2));
+  std::size_t received = 0;
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    received += static_cast<std::size_t>(n);
+  }
+  EXPECT_LT(received, content.size()) << "the whole blob was sent to a client that stalled";
+  expect_alive();
 }
 
 // A burst of 200 requests, many of them aborted, must not leave descriptors

@@ -309,6 +309,41 @@ TEST_F(UploadTest, UploadsToTheSameRepositoryAreIndependent) {
   EXPECT_EQ(http().put(with_digest(a, sha256("aaaa")), "").status, 201u);
 }
 
+// Two requests streaming into one session at once: one wins, the other is
+// refused, and the bytes never interleave.
+TEST_F(UploadTest, ConcurrentPatchesOnOneSessionDoNotInterleave) {
+  std::string loc = start_upload("lib/race");
+  std::string a(64 * 1024, 'a'), b(64 * 1024, 'b');
+  Connection ca = connect(), cb = connect();
+  auto head = [&](std::size_t n) {
+    return Request{.method = "PATCH",
+                   .target = loc,
+                   .headers = {{"Content-Length", std::to_string(n)}},
+                   .no_content_length = true}
+        .head();
+  };
+  ca.send(head(a.size()));
+  cb.send(head(b.size()));
+  for (std::size_t off = 0; off < a.size(); off += 4096) {
+    ca.try_send(std::string_view(a).substr(off, 4096));
+    cb.try_send(std::string_view(b).substr(off, 4096));
+  }
+  auto ra = ca.try_read_response();
+  auto rb = cb.try_read_response();
+  bool a_won = ra && ra->status == 202u;
+  bool b_won = rb && rb->status == 202u;
+  EXPECT_NE(a_won, b_won) << "exactly one concurrent PATCH must succeed: " << (ra ? ra->status : 0)
+                          << " / " << (rb ? rb->status : 0);
+  Response s = http().get(loc);
+  ASSERT_EQ(s.status, 204u);
+  EXPECT_EQ(s.header("Range"), "0-" + std::to_string(a.size() - 1));
+  if (a_won != b_won) {
+    const std::string& winner = a_won ? a : b;
+    Response put = http().put(with_digest(loc, sha256(winner)), "");
+    EXPECT_EQ(put.status, 201u) << "session content is not the winner's body: " << put.body;
+  }
+}
+
 class ChunkMinLengthTest : public ApiTest {
  protected:
   void SetUp() override {
