@@ -143,7 +143,7 @@ void E2E::build_busybox_images() {
   std::filesystem::create_directories(tmp_dir_ / "context");
   std::ofstream(tmp_dir_ / "context/Dockerfile")
       << "FROM " << image("e2e/busybox:1") << "\nRUN echo hi > /hi\n";
-  // --network none: dockerd runs with --bridge=none, so there is no default network.
+  // --network none: the step needs no network, and dockerd runs with --bridge=none.
   ASSERT_COMMAND_OK(sh(docker() + " build --network none -t " + image("e2e/busybox:2") + " " +
                        tmp("context")));
 }
