@@ -39,6 +39,7 @@ struct UploadWrite {
   enum class Then { kAccept, kComplete };  // PATCH: 202; POST/PUT with digest: 201
   std::string repository;
   std::string id;
+  std::uint64_t start = 0;                // the session's size when the body began
   std::uint64_t offset = 0;               // where the next byte goes
   std::optional<std::uint64_t> expected;  // bytes the body must carry, if known
   Then then = Then::kAccept;
@@ -90,8 +91,13 @@ class Registry {
   // Appends the next piece of a body (blocking). An error reply ends the
   // request; the transport then closes the connection.
   std::optional<Reply> write_upload(UploadWrite& w, std::span<const std::byte> bytes);
-  // After the whole body was written (blocking).
+  // After the whole body was written (blocking). A body whose length differs
+  // from its Content-Range is cut back off the session and refused (416).
   Reply finish_upload_write(const UploadWrite& w);
+  // After a body that ended early (client gone): what arrived stays, so the
+  // client can resume from the status call; the session's file is closed.
+  void abandon_upload_write(const UploadWrite& w);
+  std::size_t max_manifest_bytes() const { return options_.max_manifest_bytes; }
   // GET /v2/<name>/blobs/uploads/<id>
   Reply upload_status(std::string_view name, std::string_view id) const;
   // DELETE /v2/<name>/blobs/uploads/<id> (blocking)

@@ -36,6 +36,19 @@ Reply out_of_order(std::string_view name, std::string_view id, std::uint64_t siz
   return r;
 }
 
+// The body length a chunk must have: from Content-Range when given (it must
+// start at the session's end and agree with Content-Length), else from
+// Content-Length, else unknown (chunked, streamed like docker's PATCH).
+// nullopt inside: no constraint; outer nullopt: the range is unacceptable.
+std::optional<std::optional<std::uint64_t>> expected_body(const RequestInfo& r,
+                                                          std::uint64_t size) {
+  if (r.content_range.empty()) return std::optional<std::uint64_t>(r.content_length);
+  auto range = parse_content_range(r.content_range);
+  if (!range || range->first != size) return std::nullopt;
+  if (r.content_length && *r.content_length != range->length()) return std::nullopt;
+  return std::optional<std::uint64_t>(range->length());
+}
+
 Reply from_storage(storage::StorageError e, const UploadWrite& w) {
   switch (e) {
     case storage::StorageError::kInvalidRange:
@@ -97,7 +110,7 @@ UploadStep Registry::begin_post(std::string_view name, const Query& q, const Req
   if (!session) return storage_failure(session.error());
   if (digest) {
     // Monolithic upload: the body is the whole blob.
-    return UploadWrite{std::string(name), session->id, 0, r.content_length,
+    return UploadWrite{std::string(name), session->id, 0, 0, r.content_length,
                        UploadWrite::Then::kComplete, *digest};
   }
   Reply reply;
@@ -113,15 +126,9 @@ UploadStep Registry::begin_patch(std::string_view name, std::string_view id,
                                  const RequestInfo& r) {
   storage::UploadStatus status;
   if (auto bad = check_upload(name, id, status)) return std::move(*bad);
-  if (!r.content_range.empty()) {
-    auto range = parse_content_range(r.content_range);
-    if (!range) return out_of_order(name, id, status.size);
-    if (range->first != status.size) return out_of_order(name, id, status.size);
-    if (r.content_length && *r.content_length != range->length()) {
-      return out_of_order(name, id, status.size);
-    }
-  }
-  return UploadWrite{std::string(name), std::string(id), status.size, r.content_length,
+  auto expected = expected_body(r, status.size);
+  if (!expected) return out_of_order(name, id, status.size);
+  return UploadWrite{std::string(name), std::string(id), status.size, status.size, *expected,
                      UploadWrite::Then::kAccept, {}};
 }
 
@@ -133,15 +140,18 @@ UploadStep Registry::begin_put(std::string_view name, std::string_view id, const
   if (!text) return error_reply(ErrorCode::kDigestInvalid, "digest parameter is required");
   auto digest = parse_client_digest(*text);
   if (!digest) return error_reply(digest.error());
-  if (!r.content_range.empty()) {
-    auto range = parse_content_range(r.content_range);
-    if (!range || range->first != status.size) return out_of_order(name, id, status.size);
-  }
-  return UploadWrite{std::string(name), std::string(id), status.size, r.content_length,
+  auto expected = expected_body(r, status.size);
+  if (!expected) return out_of_order(name, id, status.size);
+  return UploadWrite{std::string(name), std::string(id), status.size, status.size, *expected,
                      UploadWrite::Then::kComplete, *digest};
 }
 
 std::optional<Reply> Registry::write_upload(UploadWrite& w, std::span<const std::byte> bytes) {
+  if (w.expected && w.offset - w.start + bytes.size() > *w.expected) {
+    (void)uploads_.truncate(w.id, w.start);
+    uploads_.release(w.id);
+    return out_of_order(w.repository, w.id, w.start);
+  }
   auto size = uploads_.append(w.id, w.offset, bytes);
   if (!size) return from_storage(size.error(), w);
   w.offset = *size;
@@ -149,12 +159,21 @@ std::optional<Reply> Registry::write_upload(UploadWrite& w, std::span<const std:
 }
 
 Reply Registry::finish_upload_write(const UploadWrite& w) {
+  if (w.expected && w.offset - w.start != *w.expected) {
+    // Possible only with a chunked body: Content-Length is enforced by HTTP.
+    (void)uploads_.truncate(w.id, w.start);
+    uploads_.release(w.id);
+    return out_of_order(w.repository, w.id, w.start);
+  }
   if (w.then == UploadWrite::Then::kComplete) return complete_upload(w);
+  uploads_.release(w.id);
   Reply r;
   r.status = 202;
   session_headers(r, w.repository, w.id, w.offset);
   return r;
 }
+
+void Registry::abandon_upload_write(const UploadWrite& w) { uploads_.release(w.id); }
 
 Reply Registry::complete_upload(const UploadWrite& w) {
   auto blob = uploads_.complete(w.id, w.digest);

@@ -38,6 +38,19 @@ registry::RequestInfo request_info(const RequestParser& p, std::string& accept_j
   return info;
 }
 
+// RFC 9112 3.2.2: a server MUST accept the absolute form
+// ("http://host/v2/"); only its path and query matter here.
+std::string_view origin_form(std::string_view target) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (target.size() >= scheme.size() &&
+        beast::iequals(target.substr(0, scheme.size()), scheme)) {
+      auto slash = target.find('/', scheme.size());
+      return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    }
+  }
+  return target;
+}
+
 Reply method_not_allowed() {
   return registry::error_reply(registry::ErrorCode::kMethodNotAllowed,
                                "method not allowed on this endpoint");
@@ -73,7 +86,7 @@ asio::awaitable<void> wait_for(PendingWrite& w) {
 asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
   auto& reg = ctx_.registry;
   auto& pool = ctx_.workers;
-  auto target = registry::split_target(p.get().target());
+  auto target = registry::split_target(origin_form(p.get().target()));
   if (!target) {
     co_await reply_and_close(400, "malformed request target");
     co_return false;
@@ -160,7 +173,7 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
 asio::awaitable<bool> Session::handle_manifest_put(RequestParser& p, Exchange& ex,
                                                    std::string name, std::string ref,
                                                    registry::RequestInfo info) {
-  auto limit = ctx_.max_manifest_bytes;
+  auto limit = ctx_.registry.max_manifest_bytes();
   if (info.content_length && *info.content_length > limit) {
     // Refuse before reading: the body is never buffered.
     ex.keep_alive = false;
@@ -204,6 +217,10 @@ asio::awaitable<bool> Session::handle_upload(RequestParser& p, Exchange& ex,
   if (!co_await send_continue(p)) co_return false;
   auto failure = co_await stream_upload(p, w, ex);
   if (failure) {
+    co_await run_blocking(ctx_.workers, [&] {
+      ctx_.registry.abandon_upload_write(w);
+      return true;
+    });
     ex.keep_alive = false;
     co_return co_await write_reply(std::move(*failure), ex);
   }

@@ -34,8 +34,9 @@ struct Server::Impl {
       : config(cfg),
         workers(or_default(cfg.worker_threads, 2 * cores())),
         ctx{config, reg, workers, tracker},
-        acceptor(ioc),
-        grace(ioc) {}
+        strand(asio::make_strand(ioc)),
+        acceptor(strand),
+        grace(strand) {}
 
   asio::awaitable<void> accept_loop();
   void begin_stop();
@@ -45,6 +46,9 @@ struct Server::Impl {
   asio::thread_pool workers;
   SessionTracker tracker;
   ServerContext ctx;
+  // The acceptor, the grace timer and stop() all run on this strand: Asio
+  // objects are not safe to use from two threads at once.
+  asio::strand<asio::io_context::executor_type> strand;
   asio::ip::tcp::acceptor acceptor;
   asio::steady_timer grace;
   std::vector<std::thread> threads;
@@ -59,7 +63,7 @@ asio::awaitable<void> Server::Impl::accept_loop() {
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(
         asio::make_strand(ioc), asio::as_tuple(asio::use_awaitable));
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
+    if (ec == asio::error::operation_aborted || ctx.stopping || !acceptor.is_open()) break;
     if (ec) {
       // EMFILE and friends: keep serving the connections we have.
       std::fprintf(stderr, "drydock: accept failed: %s\n", ec.message().c_str());
@@ -84,7 +88,7 @@ void Server::Impl::begin_stop() {
   grace.async_wait([this](beast::error_code e) {
     if (!e) tracker.for_each([](Session& s) { s.force_close(); });
   });
-  tracker.on_empty([this] { asio::post(ioc, [this] { grace.cancel(); }); });
+  tracker.on_empty([this] { asio::post(strand, [this] { grace.cancel(); }); });
 }
 
 Server::Server(const config::ServerConfig& config, registry::Registry& registry)
@@ -106,7 +110,7 @@ std::uint16_t Server::start() {
                              std::to_string(i.config.listen_port) + ": " + ec.message());
   }
   i.acceptor.listen(asio::socket_base::max_listen_connections);
-  asio::co_spawn(i.ioc, i.accept_loop(), asio::detached);
+  asio::co_spawn(i.strand, i.accept_loop(), asio::detached);
   unsigned n = or_default(i.config.io_threads, cores());
   for (unsigned t = 0; t < n; ++t) i.threads.emplace_back([&i] { i.ioc.run(); });
   i.started = true;
@@ -134,7 +138,7 @@ void Server::stop() {
     }
     i.stop_requested = true;
   }
-  asio::post(i.ioc, [&i] { i.begin_stop(); });
+  asio::post(i.strand, [&i] { i.begin_stop(); });
   for (auto& t : i.threads) t.join();
   i.threads.clear();
   i.workers.join();

@@ -30,6 +30,14 @@ void fill_headers(http::response<Body>& res, registry::Reply& reply, const Excha
   res.keep_alive(ex.keep_alive);
 }
 
+// RFC 9112 3.2: an HTTP/1.1 request without a Host header, or with more than
+// one, MUST be answered with 400.
+template <class Request>
+bool host_ok(const Request& req) {
+  auto hosts = req.count(http::field::host);
+  return req.version() < 11 ? hosts <= 1 : hosts == 1;
+}
+
 // 204 and 304 carry no body and no Content-Length (RFC 9110 8.6).
 bool bodiless(unsigned status) { return status == 204 || status == 304 || status < 200; }
 
@@ -106,6 +114,11 @@ asio::awaitable<bool> Session::serve_one() {
   ex.keep_alive = req.keep_alive() && !ctx_.stopping.load();
   ex.head = req.method() == http::verb::head;
   ex.started = std::chrono::steady_clock::now();
+  if (!host_ok(req)) {
+    co_await reply_and_close(400, "HTTP/1.1 requests need exactly one Host header");
+    co_return false;
+  }
+  continue_sent_ = false;
   raw_body_ = !parser.chunked() && parser.content_length().has_value();
   raw_left_ = raw_body_ ? *parser.content_length() : 0;
   bool keep = false;
@@ -193,6 +206,9 @@ asio::awaitable<BodyRead> Session::read_raw_body(std::span<std::byte> buf) {
 // Reads and discards a body the handler does not need. False if it was larger
 // than `limit` or broken: the connection must then close.
 asio::awaitable<bool> Session::drain_body(RequestParser& p, std::size_t limit) {
+  // A client waiting for 100 Continue sends nothing more: answer now and
+  // close, rather than wait for a body that is not coming (RFC 9110 10.1.1).
+  if (expects_continue(p)) co_return false;
   std::array<std::byte, 16 * 1024> scratch;
   std::size_t total = 0;
   while (!body_done(p)) {
@@ -205,9 +221,14 @@ asio::awaitable<bool> Session::drain_body(RequestParser& p, std::size_t limit) {
 
 // Answers "Expect: 100-continue" before reading a body we are going to accept
 // (RFC 9110 10.1.1), so clients like curl don't wait a second for it.
+bool Session::expects_continue(const RequestParser& p) const {
+  return !continue_sent_ && !body_done(p) &&
+         beast::iequals(p.get()[http::field::expect], "100-continue");
+}
+
 asio::awaitable<bool> Session::send_continue(RequestParser& p) {
-  auto expect = p.get()[http::field::expect];
-  if (!beast::iequals(expect, "100-continue") || body_done(p)) co_return true;
+  if (!expects_continue(p)) co_return true;
+  continue_sent_ = true;
   http::response<http::empty_body> cont{http::status::continue_, p.get().version()};
   stream_.expires_after(seconds(ctx_.config.body_timeout_seconds));
   auto [ec, n] = co_await http::async_write(stream_, cont, kTuple);

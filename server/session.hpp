@@ -35,7 +35,6 @@ struct ServerContext {
   registry::Registry& registry;
   asio::thread_pool& workers;
   SessionTracker& tracker;
-  std::size_t max_manifest_bytes = 4 * 1024 * 1024;
   std::atomic<bool> stopping{false};
 };
 
@@ -82,6 +81,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool body_done(const RequestParser& p) const;
   asio::awaitable<bool> drain_body(RequestParser& p, std::size_t limit);
   asio::awaitable<bool> send_continue(RequestParser& p);
+  bool expects_continue(const RequestParser& p) const;
   asio::awaitable<bool> write_reply(registry::Reply reply, Exchange& ex);
   asio::awaitable<bool> send_blob(registry::BlobBody& blob);
   void log(const Exchange& ex, unsigned status, std::uint64_t bytes_out) const;
@@ -104,6 +104,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // still to come. Chunked bodies go through the parser.
   bool raw_body_ = false;
   std::uint64_t raw_left_ = 0;
+  bool continue_sent_ = false;
   bool idle_ = true;
   bool closed_ = false;
 };

@@ -130,6 +130,8 @@ struct UploadStore::Impl {
   Result<std::uint64_t> write_locked(Session& s, std::uint64_t offset,
                                      std::span<const std::byte> bytes);
   Result<BlobInfo> complete_locked(Session& s, const Digest& expected);
+  Result<void> ensure_open(Session& s);
+  Result<void> truncate_locked(Session& s, std::uint64_t size);
 
   // Runs fn(session) under the session's lock, reloading a retired session.
   template <class Fn>
@@ -172,6 +174,8 @@ Result<SessionPtr> UploadStore::Impl::load(std::string_view id) {
   if (!hashed) return std::unexpected(hashed.error());
   s->hasher = std::move(hashed->first);
   s->size = hashed->second;
+  s->writeback_from = s->size;
+  s->fd.reset();  // reopened by the next append
   return s;
 }
 
@@ -213,6 +217,7 @@ Result<std::uint64_t> UploadStore::Impl::write_locked(Session& s, std::uint64_t 
                                                       std::span<const std::byte> bytes) {
   if (offset != s.size) return std::unexpected(StorageError::kInvalidRange);
   if (bytes.empty()) return s.size;
+  if (Result<void> r = ensure_open(s); !r) return std::unexpected(r.error());
   if (int err = posix::pwrite_all(s.fd.get(), bytes.data(), bytes.size(), s.size); err != 0) {
     fs::path path = path_of(s.id);
     posix::log_errno("write", path, err);
@@ -231,6 +236,7 @@ Result<std::uint64_t> UploadStore::Impl::write_locked(Session& s, std::uint64_t 
 
 Result<Digest> UploadStore::Impl::digest_of_session(Session& s, DigestAlgorithm a) {
   if (a == s.hasher.algorithm()) return s.hasher.current();
+  if (Result<void> r = ensure_open(s); !r) return std::unexpected(r.error());
   auto hashed = hash_file(s.fd.get(), a, path_of(s.id));
   if (!hashed) return std::unexpected(hashed.error());
   if (hashed->second != s.size) return io_error("size changed", path_of(s.id), EIO);
@@ -256,6 +262,29 @@ Result<BlobInfo> UploadStore::Impl::complete_locked(Session& s, const Digest& ex
   return blob;
 }
 
+// Reopens a released session's file (see UploadStore::release).
+Result<void> UploadStore::Impl::ensure_open(Session& s) {
+  if (s.fd.valid()) return {};
+  fs::path path = path_of(s.id);
+  s.fd = posix::open_fd(path, O_RDWR | O_CREAT);
+  if (!s.fd.valid()) return io_error("open", path, errno);
+  return {};
+}
+
+Result<void> UploadStore::Impl::truncate_locked(Session& s, std::uint64_t size) {
+  if (size > s.size) return std::unexpected(StorageError::kInvalidRange);
+  if (size == s.size) return {};
+  if (Result<void> r = ensure_open(s); !r) return r;
+  fs::path path = path_of(s.id);
+  if (::ftruncate(s.fd.get(), static_cast<off_t>(size)) != 0) return io_error("ftruncate", path, errno);
+  auto hashed = hash_file(s.fd.get(), DigestAlgorithm::kSha256, path);
+  if (!hashed) return std::unexpected(hashed.error());
+  s.hasher = std::move(hashed->first);
+  s.size = hashed->second;
+  s.writeback_from = std::min(s.writeback_from, s.size);
+  return {};
+}
+
 UploadStore::UploadStore(std::filesystem::path root, BlobStore& blobs, MetadataStore& meta)
     : impl_(std::make_unique<Impl>(std::move(root), blobs, meta)) {
   std::error_code ec;
@@ -278,10 +307,10 @@ Result<UploadStatus> UploadStore::create(std::string_view repo) {
     posix::unlink_if_exists(path);
     return std::unexpected(r.error());
   }
+  fd.reset();  // reopened by the first append; idle sessions hold no descriptor
   auto s = std::make_shared<Session>();
   s->id = *id;
   s->repository = std::string(repo);
-  s->fd = std::move(fd);
   {
     std::lock_guard lock(impl_->map_mu);
     impl_->sessions.emplace(*id, std::move(s));
@@ -306,6 +335,17 @@ Result<BlobInfo> UploadStore::complete(std::string_view id, const Digest& expect
 
 Result<void> UploadStore::cancel(std::string_view id) {
   return impl_->with_session(id, [&](Session& s) { return impl_->discard(s); });
+}
+
+void UploadStore::release(std::string_view id) {
+  (void)impl_->with_session(id, [](Session& s) -> Result<void> {
+    s.fd.reset();
+    return {};
+  });
+}
+
+Result<void> UploadStore::truncate(std::string_view id, std::uint64_t size) {
+  return impl_->with_session(id, [&](Session& s) { return impl_->truncate_locked(s, size); });
 }
 
 }  // namespace drydock::storage

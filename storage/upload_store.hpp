@@ -60,6 +60,16 @@ class UploadStore {
   // Cancels and removes a session; kNotFound if unknown.
   Result<void> cancel(std::string_view id);
 
+  // Closes the session's data file between requests; the hash state stays in
+  // memory and the next call reopens the file. Idle sessions thus hold no file
+  // descriptor, however many a client abandons.
+  void release(std::string_view id);
+
+  // Cuts the session back to `size` bytes and rebuilds its hash state: used
+  // when a chunk turns out not to match its Content-Range, so that nothing of
+  // it stays. kInvalidRange if `size` is beyond the current end.
+  Result<void> truncate(std::string_view id, std::uint64_t size);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
