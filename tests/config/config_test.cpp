@@ -1,0 +1,127 @@
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <stdexcept>
+#include <string>
+
+namespace drydock::config {
+namespace {
+
+class ConfigFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    dir_ = std::filesystem::temp_directory_path() / ("drydock-config-" + std::to_string(rd()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::filesystem::path write(const std::string& text) {
+    auto path = dir_ / "config.json";
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  // The message of the runtime_error that loading `text` throws.
+  std::string error_of(const std::string& text) {
+    try {
+      load_file(write(text));
+    } catch (const std::runtime_error& e) {
+      return e.what();
+    }
+    return "no error";
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST(ConfigDefaults, MatchTheDocumentedEmbeddedDefault) {
+  Config c;
+  EXPECT_EQ(c.server.listen_host, "0.0.0.0");
+  EXPECT_EQ(c.server.listen_port, 5000);
+  EXPECT_EQ(c.storage.data_dir, std::filesystem::path("data"));
+  EXPECT_EQ(c.registry.max_manifest_bytes, 4u * 1024 * 1024);
+  EXPECT_EQ(c.server.header_limit_bytes, 16u * 1024);
+}
+
+TEST_F(ConfigFileTest, EveryKeyIsRead) {
+  Config c = load_file(write(R"({
+    "listen": "127.0.0.1:6000", "data": "/srv/drydock",
+    "server": {"io_threads": 3, "worker_threads": 5, "idle_timeout_seconds": 7,
+               "body_timeout_seconds": 8, "header_limit_bytes": 9000,
+               "shutdown_grace_seconds": 11, "access_log": false},
+    "registry": {"max_manifest_bytes": 123456, "chunk_min_length": 1024}
+  })"));
+  EXPECT_EQ(c.server.listen_host, "127.0.0.1");
+  EXPECT_EQ(c.server.listen_port, 6000);
+  EXPECT_EQ(c.storage.data_dir, std::filesystem::path("/srv/drydock"));
+  EXPECT_EQ(c.server.io_threads, 3u);
+  EXPECT_EQ(c.server.worker_threads, 5u);
+  EXPECT_EQ(c.server.idle_timeout_seconds, 7u);
+  EXPECT_EQ(c.server.body_timeout_seconds, 8u);
+  EXPECT_EQ(c.server.header_limit_bytes, 9000u);
+  EXPECT_EQ(c.server.shutdown_grace_seconds, 11u);
+  EXPECT_FALSE(c.server.access_log);
+  EXPECT_EQ(c.registry.max_manifest_bytes, 123456u);
+  EXPECT_EQ(c.registry.chunk_min_length, 1024u);
+}
+
+TEST_F(ConfigFileTest, MissingKeysKeepTheBase) {
+  Config base;
+  base.server.listen_port = 7000;
+  Config c = load_file(write(R"({"data": "elsewhere"})"), base);
+  EXPECT_EQ(c.server.listen_port, 7000);
+  EXPECT_EQ(c.storage.data_dir, std::filesystem::path("elsewhere"));
+}
+
+TEST_F(ConfigFileTest, CommentsAreAllowed) {
+  Config c = load_file(write("{ // the port\n \"listen\": \":5001\" }"));
+  EXPECT_EQ(c.server.listen_port, 5001);
+  EXPECT_EQ(c.server.listen_host, "0.0.0.0");
+}
+
+TEST_F(ConfigFileTest, UnknownKeysAreErrorsNamingTheKey) {
+  EXPECT_NE(error_of(R"({"lisen": "x:1"})").find("lisen"), std::string::npos);
+  EXPECT_NE(error_of(R"({"server": {"io_thread": 1}})").find("server.io_thread"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"registry": {"max": 1}})").find("registry.max"), std::string::npos);
+}
+
+TEST_F(ConfigFileTest, BadValuesAndBadJsonAreErrors) {
+  EXPECT_NE(error_of(R"({"server": {"io_threads": "two"}})").find("io_threads"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"server": []})").find("server."), std::string::npos);
+  EXPECT_NE(error_of("{ not json").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(error_of("[1, 2]").find("must be an object"), std::string::npos);
+}
+
+TEST_F(ConfigFileTest, MissingFileIsAnError) {
+  EXPECT_THROW(load_file(dir_ / "absent.json"), std::runtime_error);
+}
+
+TEST(ApplyListen, ParsesHostPortForms) {
+  ServerConfig s;
+  apply_listen(s, "10.1.2.3:80");
+  EXPECT_EQ(s.listen_host, "10.1.2.3");
+  EXPECT_EQ(s.listen_port, 80);
+  apply_listen(s, "[::1]:5000");
+  EXPECT_EQ(s.listen_host, "::1");
+  EXPECT_EQ(s.listen_port, 5000);
+  apply_listen(s, ":0");
+  EXPECT_EQ(s.listen_host, "0.0.0.0");
+  EXPECT_EQ(s.listen_port, 0);
+}
+
+TEST(ApplyListen, RejectsMalformedAddresses) {
+  ServerConfig s;
+  for (const char* bad : {"localhost", "host:", "host:abc", "host:70000", "host:5000x", "h:-1"}) {
+    EXPECT_THROW(apply_listen(s, bad), std::runtime_error) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace drydock::config
