@@ -40,10 +40,10 @@ constexpr std::array kErrorTable = {
     ErrorInfo{ErrorCode::kRangeInvalid, "BLOB_UPLOAD_INVALID", 416,
               "invalid content range: chunk out of order"},
     ErrorInfo{ErrorCode::kManifestTooLarge, "SIZE_INVALID", 413, "manifest too large"},
-    ErrorInfo{ErrorCode::kPaginationInvalid, "PAGINATION_NUMBER_INVALID", 400,
+    ErrorInfo{ErrorCode::kPaginationInvalid, "UNSUPPORTED", 400,
               "invalid number of results requested"},
     ErrorInfo{ErrorCode::kMethodNotAllowed, "UNSUPPORTED", 405, "method not allowed"},
-    ErrorInfo{ErrorCode::kNotFound, "NOT_FOUND", 404, "no such endpoint"},
+    ErrorInfo{ErrorCode::kNotFound, "UNSUPPORTED", 404, "no such endpoint"},
     ErrorInfo{ErrorCode::kInternal, "INTERNAL_ERROR", 500, "internal server error"},
 };
 

@@ -6,7 +6,9 @@
 namespace drydock::registry {
 
 // OCI distribution-spec error codes ("Error Codes" table), plus the few the
-// registry needs beyond it. One table (errors.cpp) maps each to its JSON code
+// registry needs beyond it. A 4xx JSON body's code MUST be one of the spec's
+// codes, so the extra conditions reuse them (UNSUPPORTED, BLOB_UPLOAD_INVALID,
+// SIZE_INVALID) with their own status and message. One table (errors.cpp) maps each to its JSON code
 // string and HTTP status.
 enum class ErrorCode {
   kBlobUnknown,          // BLOB_UNKNOWN            404
@@ -25,9 +27,9 @@ enum class ErrorCode {
   kTooManyRequests,      // TOOMANYREQUESTS         429
   kRangeInvalid,         // BLOB_UPLOAD_INVALID     416 (chunk out of order)
   kManifestTooLarge,     // SIZE_INVALID            413
-  kPaginationInvalid,    // PAGINATION_NUMBER_INVALID 400
+  kPaginationInvalid,    // UNSUPPORTED             400 (bad n)
   kMethodNotAllowed,     // UNSUPPORTED             405
-  kNotFound,             // NOT_FOUND               404 (no such endpoint)
+  kNotFound,             // UNSUPPORTED             404 (no such endpoint)
   kInternal,             // INTERNAL_ERROR          500
 };
 

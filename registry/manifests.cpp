@@ -32,10 +32,9 @@ std::expected<storage::ManifestRecord, Reply> resolve(const storage::MetadataSto
     if (!d) return std::unexpected(error_reply(d.error()));
     digest = *d;
   } else {
-    if (!valid_tag(ref)) {
-      return std::unexpected(error_reply(ErrorCode::kManifestInvalid, "invalid tag",
-                                         json_text(json{{"tag", ref}})));
-    }
+    // A reference that is no valid tag names no manifest: 404, as the spec's
+    // endpoint table (end-3) and its conformance suite expect for reads.
+    if (!valid_tag(ref)) return std::unexpected(manifest_unknown(ref));
     auto d = meta.resolve_tag(name, ref);
     if (!d) return std::unexpected(storage_failure(d.error()));
     if (!*d) return std::unexpected(manifest_unknown(ref));

@@ -20,6 +20,7 @@ namespace drydock::server {
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::uint64_t kLingerLimit = 64 << 20;
 
 std::chrono::seconds seconds(unsigned s) { return std::chrono::seconds(s); }
 
@@ -63,8 +64,26 @@ asio::awaitable<void> Session::run() {
   }
   beast::error_code ec;
   stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  if (linger_ && !closed_) co_await linger();
   stream_.close();
   ctx_.tracker.remove(this);
+}
+
+// We answered without reading the whole request body (a refused chunk, an
+// oversized manifest). Closing now would make the kernel reset the
+// connection while the client is still sending, and a reset can destroy our
+// answer before the client reads it. So, like nginx's lingering close, read
+// and discard for a short while until the client stops sending.
+asio::awaitable<void> Session::linger() {
+  std::array<std::byte, 64 * 1024> scratch;
+  std::uint64_t discarded = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (discarded < kLingerLimit && std::chrono::steady_clock::now() < deadline) {
+    stream_.expires_at(deadline);
+    auto [ec, n] = co_await stream_.async_read_some(asio::buffer(scratch), kTuple);
+    if (ec) break;
+    discarded += n;
+  }
 }
 
 void Session::close_if_idle() {
@@ -137,7 +156,10 @@ asio::awaitable<bool> Session::serve_one() {
     co_return false;
   }
   // A body nobody finished reading leaves the stream out of sync.
-  if (!body_done(parser)) keep = false;
+  if (!body_done(parser)) {
+    keep = false;
+    linger_ = true;
+  }
   co_return keep && ex.keep_alive;
 }
 

