@@ -181,6 +181,30 @@ TEST_F(UploadTest, OutOfOrderAndOverlappingPatchesAre416) {
   EXPECT_EQ(http().get(blob_url("lib/order", sha256(content))).body, content);
 }
 
+// A client that sends a whole large chunk before reading (as Go's HTTP client
+// does) must still read the 416: the server discards the unread body for a
+// moment before closing instead of resetting the connection under it.
+TEST_F(UploadTest, LargeRefusedChunkStillGetsItsAnswer) {
+  std::string loc = start_upload("lib/big416");
+  ASSERT_EQ(http().patch(loc, "01234", {{"Content-Range", "0-4"}}).status, 202u);
+  for (bool chunked : {false, true}) {
+    SCOPED_TRACE(chunked ? "chunked" : "content-length");
+    Request req;
+    req.method = "PATCH";
+    req.target = loc;
+    req.headers = {{"Content-Range", "100-8388707"}, {"Content-Type", "application/octet-stream"}};
+    req.body = std::string(8 << 20, 'x');
+    req.chunked = chunked;
+    req.chunk_size = 1 << 20;
+    Connection conn = connect();
+    conn.send(req.serialize());
+    Response r = conn.read_response();
+    EXPECT_EQ(r.status, 416u) << r.body;
+    EXPECT_EQ(r.header("Range"), "0-4");
+  }
+  EXPECT_EQ(http().get(loc).header("Range"), "0-4");
+}
+
 // The Content-Range of a chunk must describe the body that comes with it;
 // a body longer or shorter than the range is refused (416 or 400) and not
 // written. Each case starts from a session holding "01234".
