@@ -65,8 +65,11 @@ asio::awaitable<void> Server::Impl::accept_loop() {
         asio::make_strand(ioc), asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || ctx.stopping || !acceptor.is_open()) break;
     if (ec) {
-      // EMFILE and friends: keep serving the connections we have.
+      // EMFILE and friends: keep serving the connections we have, and back off
+      // instead of spinning on an accept that fails at once every time.
       std::fprintf(stderr, "drydock: accept failed: %s\n", ec.message().c_str());
+      asio::steady_timer pause(strand, std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
     beast::error_code ignored;

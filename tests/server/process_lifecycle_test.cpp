@@ -5,10 +5,14 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
+#include <sstream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "tests/server/oci_client.hpp"
@@ -262,6 +266,56 @@ TEST(Process, HelpAndBadOptions) {
   EXPECT_NE(missing.err.find("nope.json"), std::string::npos) << missing.err;
 
   check_config_file_and_flags();
+}
+
+// --- running out of file descriptors -----------------------------------------------
+
+// CPU seconds (user + system) a process has used, from /proc/PID/stat.
+double cpu_seconds(pid_t pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// With every descriptor in use, accept() fails at once; the server must keep
+// serving what it has and back off, not spin on the listener, and recover
+// when connections close.
+TEST(Process, RunningOutOfDescriptorsDoesNotSpin) {
+  ScratchDir work;
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low = old;
+  low.rlim_cur = 64;  // inherited by the child; ours is restored right after
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::optional<ServerProcess> server;
+  try {
+    server.emplace(ServerProcess::serve_args(work.path() / "data"), work.path() / "server.log");
+  } catch (...) {
+    ::setrlimit(RLIMIT_NOFILE, &old);
+    throw;
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+
+  std::vector<Connection> held;  // more connections than the server can hold
+  for (int i = 0; i < 100; ++i) held.emplace_back(server->port());
+  std::this_thread::sleep_for(300ms);
+  double before = cpu_seconds(server->pid());
+  std::this_thread::sleep_for(1s);
+  double used = cpu_seconds(server->pid()) - before;
+  EXPECT_LT(used, 0.5) << "the server burnt " << used << " CPU s in 1 s with accept failing";
+  EXPECT_NE(server->log_tail().find("accept failed"), std::string::npos)
+      << "the descriptor limit was never reached: the test proves nothing";
+
+  held.clear();
+  Client c(server->port());
+  EXPECT_EQ(c.get("/v2/").status, 200u) << server->log_tail();
+  expect_stopped_cleanly(*server);
 }
 
 }  // namespace
