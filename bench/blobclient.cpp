@@ -144,7 +144,8 @@ Result<Endpoint> parse_endpoint(const std::string& text) {
 // One keep-alive HTTP/1.1 connection. Reconnects when the server closed it.
 class Connection {
  public:
-  explicit Connection(Endpoint endpoint) : endpoint_(std::move(endpoint)), buffer_(kReadBufferSize) {}
+  explicit Connection(Endpoint endpoint)
+      : endpoint_(std::move(endpoint)), buffer_(kReadBufferSize) {}
   ~Connection() { close_socket(); }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -178,7 +179,8 @@ class Connection {
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;
-    if (int rc = getaddrinfo(endpoint_.host.c_str(), endpoint_.port.c_str(), &hints, &found); rc != 0) {
+    if (int rc = getaddrinfo(endpoint_.host.c_str(), endpoint_.port.c_str(), &hints, &found);
+        rc != 0) {
       return std::unexpected(std::string("getaddrinfo: ") + gai_strerror(rc));
     }
     fd_ = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -228,8 +230,9 @@ class Connection {
 
   Result<void> send_request(const Request& request) {
     std::size_t length = request.file.fd >= 0 ? request.file.length : request.body.size();
-    std::string head = request.method + " " + request.target + " HTTP/1.1\r\nHost: " +
-                       endpoint_.host + ":" + endpoint_.port + "\r\nUser-Agent: drydock-bench\r\n";
+    std::string head = request.method + " " + request.target +
+                       " HTTP/1.1\r\nHost: " + endpoint_.host + ":" + endpoint_.port +
+                       "\r\nUser-Agent: drydock-bench\r\n";
     for (const auto& [name, value] : request.headers) head += name + ": " + value + "\r\n";
     if (length > 0 || request.method == "POST" || request.method == "PUT" ||
         request.method == "PATCH") {
@@ -337,15 +340,15 @@ class Connection {
   }
 
   Result<void> read_body(Response& response, bool head_request) {
-    if (head_request || response.status == 204 || response.status == 304 ||
-        response.status < 200) {
+    if (head_request || response.status == 204 || response.status == 304 || response.status < 200) {
       return {};
     }
     if (lower(response.header("transfer-encoding")).find("chunked") != std::string::npos) {
       return read_chunked_body(response);
     }
     auto length = response.header("content-length");
-    if (!length.empty()) return read_body_bytes(response, std::strtoull(length.c_str(), nullptr, 10));
+    if (!length.empty())
+      return read_body_bytes(response, std::strtoull(length.c_str(), nullptr, 10));
     auto read = read_body_bytes(response, UINT64_MAX);
     close_socket();
     return read;
@@ -378,7 +381,8 @@ Result<std::string> start_upload(Connection& connection, const std::string& repo
   auto response = expect_status(connection, post, 202);
   if (!response) return std::unexpected(response.error());
   auto location = response->header("location");
-  if (location.empty()) return std::unexpected("202 without Location\n" + describe(post, *response));
+  if (location.empty())
+    return std::unexpected("202 without Location\n" + describe(post, *response));
   return location_target(location);
 }
 
@@ -391,22 +395,23 @@ Result<void> check_digest(const Request& request, const Response& response,
 
 // POST, then PATCH the file in chunks following Location, then PUT ?digest=.
 Result<void> chunked_upload(Connection& connection, const std::string& repo, int fd,
-                            std::uint64_t size, const std::string& digest,
-                            std::uint64_t chunk) {
+                            std::uint64_t size, const std::string& digest, std::uint64_t chunk) {
   auto location = start_upload(connection, repo);
   if (!location) return std::unexpected(location.error());
   for (std::uint64_t offset = 0; offset < size; offset += chunk) {
     std::uint64_t length = std::min(chunk, size - offset);
-    Request patch{"PATCH", *location,
-                  {{"Content-Type", "application/octet-stream"},
-                   {"Content-Range",
-                    std::to_string(offset) + "-" + std::to_string(offset + length - 1)}},
-                  {},
-                  {fd, static_cast<off_t>(offset), static_cast<std::size_t>(length)}};
+    Request patch{
+        "PATCH",
+        *location,
+        {{"Content-Type", "application/octet-stream"},
+         {"Content-Range", std::to_string(offset) + "-" + std::to_string(offset + length - 1)}},
+        {},
+        {fd, static_cast<off_t>(offset), static_cast<std::size_t>(length)}};
     auto response = expect_status(connection, patch, 202);
     if (!response) return std::unexpected(response.error());
     auto next = response->header("location");
-    if (next.empty()) return std::unexpected("PATCH 202 without Location\n" + describe(patch, *response));
+    if (next.empty())
+      return std::unexpected("PATCH 202 without Location\n" + describe(patch, *response));
     *location = location_target(next);
   }
   Request put{"PUT", with_query(*location, "digest=" + digest), {}, {}, {}};
@@ -420,15 +425,17 @@ Result<void> monolithic_upload(Connection& connection, const std::string& repo,
                                const std::string& path, const std::string& digest) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::unexpected(errno_text("open " + path));
-  struct stat info{};
+  struct stat info {};
   fstat(fd, &info);
   auto location = start_upload(connection, repo);
   Result<void> result;
   if (!location) {
     result = std::unexpected(location.error());
   } else {
-    Request put{"PUT", with_query(*location, "digest=" + digest),
-                {{"Content-Type", "application/octet-stream"}}, {},
+    Request put{"PUT",
+                with_query(*location, "digest=" + digest),
+                {{"Content-Type", "application/octet-stream"}},
+                {},
                 {fd, 0, static_cast<std::size_t>(info.st_size)}};
     auto response = expect_status(connection, put, 201);
     result = response ? check_digest(put, *response, digest) : std::unexpected(response.error());
@@ -448,9 +455,13 @@ Result<void> push_image(Connection& connection, const std::string& repo, const s
     if (!*part) return std::unexpected(part->error());
   }
   if (auto up = monolithic_upload(connection, repo, dir + "/layer", *layer_digest); !up) return up;
-  if (auto up = monolithic_upload(connection, repo, dir + "/config.json", *config_digest); !up) return up;
-  Request put{"PUT", "/v2/" + repo + "/manifests/" + tag,
-              {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}}, *manifest, {}};
+  if (auto up = monolithic_upload(connection, repo, dir + "/config.json", *config_digest); !up)
+    return up;
+  Request put{"PUT",
+              "/v2/" + repo + "/manifests/" + tag,
+              {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
+              *manifest,
+              {}};
   auto response = expect_status(connection, put, 201);
   if (!response) return std::unexpected(response.error());
   return check_digest(put, *response, *manifest_digest);
@@ -480,7 +491,7 @@ int cmd_upload(const Endpoint& endpoint, const std::string& repo, const std::str
                const std::string& digest, std::uint64_t chunk_mib) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(errno_text("open " + path));
-  struct stat info{};
+  struct stat info {};
   fstat(fd, &info);
   auto size = static_cast<std::uint64_t>(info.st_size);
   Connection connection(endpoint);
@@ -489,8 +500,8 @@ int cmd_upload(const Endpoint& endpoint, const std::string& repo, const std::str
   double seconds = seconds_since(start);
   ::close(fd);
   if (!result) return fail(result.error());
-  std::printf("bytes=%llu seconds=%.3f mbps=%.1f\n", static_cast<unsigned long long>(size),
-              seconds, size / seconds / 1e6);
+  std::printf("bytes=%llu seconds=%.3f mbps=%.1f\n", static_cast<unsigned long long>(size), seconds,
+              size / seconds / 1e6);
   return 0;
 }
 
@@ -506,8 +517,8 @@ int cmd_download(const Endpoint& endpoint, const std::string& repo, const std::s
     return fail("got " + std::to_string(response->body_bytes) + " bytes, expected " +
                 std::to_string(size) + "\n" + describe(get, *response));
   }
-  std::printf("bytes=%llu seconds=%.3f mbps=%.1f\n", static_cast<unsigned long long>(size),
-              seconds, size / seconds / 1e6);
+  std::printf("bytes=%llu seconds=%.3f mbps=%.1f\n", static_cast<unsigned long long>(size), seconds,
+              size / seconds / 1e6);
   return 0;
 }
 

@@ -55,7 +55,10 @@ class Worker {
  public:
   Worker(const addrinfo& address, std::string request, bool head, int connections,
          Clock::time_point deadline)
-      : address_(address), request_(std::move(request)), head_(head), slots_(connections),
+      : address_(address),
+        request_(std::move(request)),
+        head_(head),
+        slots_(connections),
         deadline_(deadline) {}
 
   Totals run() {
@@ -110,8 +113,8 @@ class Worker {
 
   void send_more(Slot& slot) {
     while (slot.sent < request_.size()) {
-      ssize_t n = send(slot.fd, request_.data() + slot.sent, request_.size() - slot.sent,
-                       MSG_NOSIGNAL);
+      ssize_t n =
+          send(slot.fd, request_.data() + slot.sent, request_.size() - slot.sent, MSG_NOSIGNAL);
       if (n < 0 && errno == EAGAIN) return;
       if (n <= 0) return fail(slot);
       slot.sent += static_cast<std::size_t>(n);
@@ -161,7 +164,8 @@ class Worker {
   }
 
   void complete(Slot& slot) {
-    auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - slot.started);
+    auto elapsed =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - slot.started);
     if (Clock::now() >= deadline_) return;
     ++totals_.requests;
     if (slot.status < 200 || slot.status > 399) ++totals_.non2xx;
@@ -199,8 +203,9 @@ double percentile_ms(std::vector<std::uint32_t>& values, double fraction) {
 
 int run_hammer(const std::vector<std::string>& args) {
   if (args.size() < 7) {
-    std::fprintf(stderr, "usage: bench_blobclient hammer HOST:PORT METHOD TARGET CONNECTIONS "
-                         "THREADS SECONDS [HEADER...]\n");
+    std::fprintf(stderr,
+                 "usage: bench_blobclient hammer HOST:PORT METHOD TARGET CONNECTIONS "
+                 "THREADS SECONDS [HEADER...]\n");
     return 2;
   }
   auto colon = args[1].rfind(':');
@@ -220,8 +225,8 @@ int run_hammer(const std::vector<std::string>& args) {
     return 1;
   }
   auto start = Clock::now();
-  auto deadline = start + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(seconds));
+  auto deadline =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::vector<Totals> results(threads);
   {
     std::vector<std::jthread> workers;
@@ -239,13 +244,14 @@ int run_hammer(const std::vector<std::string>& args) {
     all.requests += part.requests;
     all.non2xx += part.non2xx;
     all.errors += part.errors;
-    all.latencies_us.insert(all.latencies_us.end(), part.latencies_us.begin(), part.latencies_us.end());
+    all.latencies_us.insert(all.latencies_us.end(), part.latencies_us.begin(),
+                            part.latencies_us.end());
   }
   double p50 = percentile_ms(all.latencies_us, 0.50);
   double p99 = percentile_ms(all.latencies_us, 0.99);
-  std::printf("requests=%llu seconds=%.2f rps=%.0f p50_ms=%.2f p99_ms=%.2f non2xx=%llu errors=%llu\n",
-              static_cast<unsigned long long>(all.requests), elapsed, all.requests / elapsed, p50,
-              p99, static_cast<unsigned long long>(all.non2xx),
-              static_cast<unsigned long long>(all.errors));
+  std::printf(
+      "requests=%llu seconds=%.2f rps=%.0f p50_ms=%.2f p99_ms=%.2f non2xx=%llu errors=%llu\n",
+      static_cast<unsigned long long>(all.requests), elapsed, all.requests / elapsed, p50, p99,
+      static_cast<unsigned long long>(all.non2xx), static_cast<unsigned long long>(all.errors));
   return all.requests > 0 ? 0 : 1;
 }

@@ -11,13 +11,13 @@ namespace drydock::config {
 // What the HTTP server needs. Plain values; main hands it to server/.
 struct ServerConfig {
   std::string listen_host = "0.0.0.0";
-  std::uint16_t listen_port = 5000;  // 0: pick a free port (tests)
-  unsigned io_threads = 0;           // 0: one per core
-  unsigned worker_threads = 0;       // blocking work (fsync, SQLite writes); 0: 2 x cores
-  unsigned idle_timeout_seconds = 60;     // keep-alive idle / slow header limit
-  unsigned body_timeout_seconds = 300;    // max gap between body reads/writes
+  std::uint16_t listen_port = 5000;     // 0: pick a free port (tests)
+  unsigned io_threads = 0;              // 0: one per core
+  unsigned worker_threads = 0;          // blocking work (fsync, SQLite writes); 0: 2 x cores
+  unsigned idle_timeout_seconds = 60;   // keep-alive idle / slow header limit
+  unsigned body_timeout_seconds = 300;  // max gap between body reads/writes
   std::size_t header_limit_bytes = 16 * 1024;
-  unsigned shutdown_grace_seconds = 30;   // in-flight requests may finish
+  unsigned shutdown_grace_seconds = 30;  // in-flight requests may finish
   bool access_log = true;
 };
 

@@ -33,8 +33,8 @@ bool etag_matches(std::string_view if_none_match, std::string_view digest) {
 
 }  // namespace
 
-Reply Registry::get_blob(std::string_view name, std::string_view digest_text,
-                         const RequestInfo& r, bool head) const {
+Reply Registry::get_blob(std::string_view name, std::string_view digest_text, const RequestInfo& r,
+                         bool head) const {
   if (auto bad = check_name(name)) return std::move(*bad);
   auto digest = parse_client_digest(digest_text);
   if (!digest) return error_reply(digest.error());
@@ -71,8 +71,9 @@ Reply Registry::get_blob(std::string_view name, std::string_view digest_text,
     return reply;
   }
   auto fd = blobs_.open(*digest);
-  if (!fd) return fd.error() == storage::StorageError::kNotFound ? blob_unknown(digest_text)
-                                                                  : storage_failure(fd.error());
+  if (!fd)
+    return fd.error() == storage::StorageError::kNotFound ? blob_unknown(digest_text)
+                                                          : storage_failure(fd.error());
   reply.blob = BlobBody{std::move(*fd), bytes.first, length};
   return reply;
 }

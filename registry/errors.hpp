@@ -8,8 +8,8 @@ namespace drydock::registry {
 // OCI distribution-spec error codes ("Error Codes" table), plus the few the
 // registry needs beyond it. A 4xx JSON body's code MUST be one of the spec's
 // codes, so the extra conditions reuse them (UNSUPPORTED, BLOB_UPLOAD_INVALID,
-// SIZE_INVALID) with their own status and message. One table (errors.cpp) maps each to its JSON code
-// string and HTTP status.
+// SIZE_INVALID) with their own status and message. One table (errors.cpp) maps each to its JSON
+// code string and HTTP status.
 enum class ErrorCode {
   kBlobUnknown,          // BLOB_UNKNOWN            404
   kBlobUploadInvalid,    // BLOB_UPLOAD_INVALID     400

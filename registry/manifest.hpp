@@ -29,8 +29,8 @@ inline constexpr std::size_t kMaxManifestBytes = 4 * 1024 * 1024;
 
 // What the registry needs to know about a pushed manifest.
 struct ParsedManifest {
-  std::string media_type;  // the effective media type (see parse_manifest)
-  bool is_index = false;   // OCI index or Docker manifest list
+  std::string media_type;                  // the effective media type (see parse_manifest)
+  bool is_index = false;                   // OCI index or Docker manifest list
   std::vector<storage::ManifestRef> refs;  // config + layers, or child manifests
   std::optional<storage::Digest> subject;
   // artifactType; for an image manifest without it, config.mediaType (the

@@ -24,8 +24,7 @@ Reply manifest_unknown(std::string_view ref) {
 
 // Resolves a tag or digest to a manifest row; on failure the reply to send.
 std::expected<storage::ManifestRecord, Reply> resolve(const storage::MetadataStore& meta,
-                                                      std::string_view name,
-                                                      std::string_view ref) {
+                                                      std::string_view name, std::string_view ref) {
   storage::Digest digest;
   if (is_digest_reference(ref)) {
     auto d = parse_client_digest(ref);
@@ -104,8 +103,8 @@ std::expected<PushTarget, Reply> push_target(std::string_view ref, std::string_v
   PushTarget t;
   if (!is_digest_reference(ref)) {
     if (!valid_tag(ref)) {
-      return std::unexpected(error_reply(ErrorCode::kManifestInvalid, "invalid tag",
-                                         json_text(json{{"tag", ref}})));
+      return std::unexpected(
+          error_reply(ErrorCode::kManifestInvalid, "invalid tag", json_text(json{{"tag", ref}})));
     }
     t.tag = ref;
     t.digest = storage::digest_of(body);
@@ -115,9 +114,9 @@ std::expected<PushTarget, Reply> push_target(std::string_view ref, std::string_v
   if (!d) return std::unexpected(error_reply(d.error()));
   t.digest = storage::digest_of(body, d->algorithm);
   if (t.digest != *d) {
-    return std::unexpected(error_reply(ErrorCode::kDigestInvalid,
-                                       "manifest digest does not match its content",
-                                       json_text(json{{"expected", ref}, {"actual", t.digest.str()}})));
+    return std::unexpected(
+        error_reply(ErrorCode::kDigestInvalid, "manifest digest does not match its content",
+                    json_text(json{{"expected", ref}, {"actual", t.digest.str()}})));
   }
   return t;
 }
@@ -145,9 +144,9 @@ Reply Registry::put_manifest(std::string_view name, std::string_view ref, const 
 
   auto stored = blobs_.put(body, target->digest);
   if (!stored) return storage_failure(stored.error());
-  storage::ManifestRecord rec{std::string(name), target->digest, parsed->media_type,
-                              body.size(), parsed->subject, parsed->artifact_type,
-                              parsed->annotations_json, now_unix()};
+  storage::ManifestRecord rec{
+      std::string(name), target->digest,        parsed->media_type,       body.size(),
+      parsed->subject,   parsed->artifact_type, parsed->annotations_json, now_unix()};
   auto put = meta_.put_manifest(rec, parsed->refs, target->tag);
   if (!put) return storage_failure(put.error());
   if (!put->missing.empty()) return missing_references(put->missing);

@@ -62,8 +62,8 @@ Registry::Registry(storage::BlobStore& blobs, storage::MetadataStore& meta,
 Registry::~Registry() = default;
 
 Reply storage_failure(storage::StorageError e) {
-  return error_reply(ErrorCode::kInternal, std::string("storage: ") +
-                                               std::string(storage::to_string(e)));
+  return error_reply(ErrorCode::kInternal,
+                     std::string("storage: ") + std::string(storage::to_string(e)));
 }
 
 std::optional<Reply> Registry::check_name(std::string_view name) const {
@@ -135,8 +135,7 @@ static json referrer_descriptor(const storage::ManifestRecord& m) {
   return d;
 }
 
-Reply Registry::referrers(std::string_view name, std::string_view digest,
-                          const Query& q) const {
+Reply Registry::referrers(std::string_view name, std::string_view digest, const Query& q) const {
   if (auto bad = check_name(name)) return std::move(*bad);
   auto subject = parse_client_digest(digest);
   if (!subject) return error_reply(subject.error());
@@ -151,7 +150,8 @@ Reply Registry::referrers(std::string_view name, std::string_view digest,
   // distribution-spec "Listing Referrers": always a 200 image index, empty
   // when nothing refers to the digest; filters applied are reported.
   Reply r;
-  r.body = json_text(json{{"schemaVersion", 2}, {"mediaType", kOciIndex}, {"manifests", manifests}});
+  r.body =
+      json_text(json{{"schemaVersion", 2}, {"mediaType", kOciIndex}, {"manifests", manifests}});
   r.header("Content-Type", std::string(kOciIndex));
   if (filter) r.header("OCI-Filters-Applied", "artifactType");
   return r;

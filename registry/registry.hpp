@@ -43,7 +43,7 @@ struct UploadWrite {
   std::uint64_t offset = 0;               // where the next byte goes
   std::optional<std::uint64_t> expected;  // bytes the body must carry, if known
   Then then = Then::kAccept;
-  storage::Digest digest;                 // for kComplete
+  storage::Digest digest;  // for kComplete
 };
 
 using UploadStep = std::variant<Reply, UploadWrite>;
@@ -55,8 +55,8 @@ using UploadStep = std::variant<Reply, UploadWrite>;
 // network threads.
 class Registry {
  public:
-  Registry(storage::BlobStore& blobs, storage::MetadataStore& meta,
-           storage::UploadStore& uploads, RegistryOptions options);
+  Registry(storage::BlobStore& blobs, storage::MetadataStore& meta, storage::UploadStore& uploads,
+           RegistryOptions options);
   ~Registry();
 
   // GET /v2/

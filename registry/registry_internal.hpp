@@ -3,10 +3,9 @@
 // Helpers shared by the registry's handler files; not part of its interface.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "registry/reply.hpp"
 #include "storage/error.hpp"

@@ -9,15 +9,15 @@ namespace drydock::registry {
 
 // The distribution API endpoints (distribution-spec "Endpoints" table).
 enum class Endpoint {
-  kBase,         // /v2/
-  kCatalog,      // /v2/_catalog
-  kTags,         // /v2/<name>/tags/list
-  kManifest,     // /v2/<name>/manifests/<reference>
-  kBlob,         // /v2/<name>/blobs/<digest>
-  kUploads,      // /v2/<name>/blobs/uploads/          (POST: start)
-  kUpload,       // /v2/<name>/blobs/uploads/<id>      (GET/PATCH/PUT/DELETE)
-  kReferrers,    // /v2/<name>/referrers/<digest>
-  kUnknown,      // anything else under or outside /v2/
+  kBase,       // /v2/
+  kCatalog,    // /v2/_catalog
+  kTags,       // /v2/<name>/tags/list
+  kManifest,   // /v2/<name>/manifests/<reference>
+  kBlob,       // /v2/<name>/blobs/<digest>
+  kUploads,    // /v2/<name>/blobs/uploads/          (POST: start)
+  kUpload,     // /v2/<name>/blobs/uploads/<id>      (GET/PATCH/PUT/DELETE)
+  kReferrers,  // /v2/<name>/referrers/<digest>
+  kUnknown,    // anything else under or outside /v2/
 };
 
 struct Route {

@@ -110,8 +110,13 @@ UploadStep Registry::begin_post(std::string_view name, const Query& q, const Req
   if (!session) return storage_failure(session.error());
   if (digest) {
     // Monolithic upload: the body is the whole blob.
-    return UploadWrite{std::string(name), session->id, 0, 0, r.content_length,
-                       UploadWrite::Then::kComplete, *digest};
+    return UploadWrite{std::string(name),
+                       session->id,
+                       0,
+                       0,
+                       r.content_length,
+                       UploadWrite::Then::kComplete,
+                       *digest};
   }
   Reply reply;
   reply.status = 202;
@@ -122,14 +127,18 @@ UploadStep Registry::begin_post(std::string_view name, const Query& q, const Req
   return reply;
 }
 
-UploadStep Registry::begin_patch(std::string_view name, std::string_view id,
-                                 const RequestInfo& r) {
+UploadStep Registry::begin_patch(std::string_view name, std::string_view id, const RequestInfo& r) {
   storage::UploadStatus status;
   if (auto bad = check_upload(name, id, status)) return std::move(*bad);
   auto expected = expected_body(r, status.size);
   if (!expected) return out_of_order(name, id, status.size);
-  return UploadWrite{std::string(name), std::string(id), status.size, status.size, *expected,
-                     UploadWrite::Then::kAccept, {}};
+  return UploadWrite{std::string(name),
+                     std::string(id),
+                     status.size,
+                     status.size,
+                     *expected,
+                     UploadWrite::Then::kAccept,
+                     {}};
 }
 
 UploadStep Registry::begin_put(std::string_view name, std::string_view id, const Query& q,
@@ -142,8 +151,13 @@ UploadStep Registry::begin_put(std::string_view name, std::string_view id, const
   if (!digest) return error_reply(digest.error());
   auto expected = expected_body(r, status.size);
   if (!expected) return out_of_order(name, id, status.size);
-  return UploadWrite{std::string(name), std::string(id), status.size, status.size, *expected,
-                     UploadWrite::Then::kComplete, *digest};
+  return UploadWrite{std::string(name),
+                     std::string(id),
+                     status.size,
+                     status.size,
+                     *expected,
+                     UploadWrite::Then::kComplete,
+                     *digest};
 }
 
 std::optional<Reply> Registry::write_upload(UploadWrite& w, std::span<const std::byte> bytes) {

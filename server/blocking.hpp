@@ -2,11 +2,11 @@
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <exception>
 #include <optional>
 #include <type_traits>
@@ -17,8 +17,7 @@ namespace drydock::server {
 // executor with the result. The one way blocking work (fsync, SQLite writes,
 // hashing) leaves the network threads (STYLE.md "Transport-neutral core").
 template <class F>
-boost::asio::awaitable<std::invoke_result_t<F>> run_blocking(boost::asio::thread_pool& pool,
-                                                             F fn) {
+boost::asio::awaitable<std::invoke_result_t<F>> run_blocking(boost::asio::thread_pool& pool, F fn) {
   using R = std::invoke_result_t<F>;
   auto home = co_await boost::asio::this_coro::executor;
   std::optional<R> out;

@@ -22,8 +22,8 @@ constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
 
 registry::RequestInfo request_info(const RequestParser& p, std::string& accept_joined) {
   const auto& req = p.get();
-  for (auto it = req.find(http::field::accept); it != req.end() && it->name() == http::field::accept;
-       ++it) {
+  for (auto it = req.find(http::field::accept);
+       it != req.end() && it->name() == http::field::accept; ++it) {
     if (!accept_joined.empty()) accept_joined += ',';
     accept_joined.append(it->value());
   }
@@ -42,8 +42,7 @@ registry::RequestInfo request_info(const RequestParser& p, std::string& accept_j
 // ("http://host/v2/"); only its path and query matter here.
 std::string_view origin_form(std::string_view target) {
   for (std::string_view scheme : {"http://", "https://"}) {
-    if (target.size() >= scheme.size() &&
-        beast::iequals(target.substr(0, scheme.size()), scheme)) {
+    if (target.size() >= scheme.size() && beast::iequals(target.substr(0, scheme.size()), scheme)) {
       auto slash = target.find('/', scheme.size());
       return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
     }
@@ -58,8 +57,7 @@ Reply method_not_allowed() {
 
 // Why a write step failed, for the client, when the upload cannot go on.
 Reply client_gone() {
-  return registry::error_reply(registry::ErrorCode::kBlobUploadInvalid,
-                               "request body ended early");
+  return registry::error_reply(registry::ErrorCode::kBlobUploadInvalid, "request body ended early");
 }
 
 // Tracks one write running on the worker pool while the next piece is read
@@ -170,17 +168,15 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
   co_return co_await write_reply(std::move(reply), ex);
 }
 
-asio::awaitable<bool> Session::handle_manifest_put(RequestParser& p, Exchange& ex,
-                                                   std::string name, std::string ref,
-                                                   registry::RequestInfo info) {
+asio::awaitable<bool> Session::handle_manifest_put(RequestParser& p, Exchange& ex, std::string name,
+                                                   std::string ref, registry::RequestInfo info) {
   auto limit = ctx_.registry.max_manifest_bytes();
   if (info.content_length && *info.content_length > limit) {
     // Refuse before reading: the body is never buffered.
     ex.keep_alive = false;
-    co_return co_await write_reply(
-        registry::error_reply(registry::ErrorCode::kManifestTooLarge,
-                              "manifest exceeds the size limit"),
-        ex);
+    co_return co_await write_reply(registry::error_reply(registry::ErrorCode::kManifestTooLarge,
+                                                         "manifest exceeds the size limit"),
+                                   ex);
   }
   if (!co_await send_continue(p)) co_return false;
   std::string body;
@@ -191,18 +187,16 @@ asio::awaitable<bool> Session::handle_manifest_put(RequestParser& p, Exchange& e
     body.append(reinterpret_cast<const char*>(piece.data()), r.bytes);
     if (body.size() > limit) {
       ex.keep_alive = false;
-      co_return co_await write_reply(
-          registry::error_reply(registry::ErrorCode::kManifestTooLarge,
-                                "manifest exceeds the size limit"),
-          ex);
+      co_return co_await write_reply(registry::error_reply(registry::ErrorCode::kManifestTooLarge,
+                                                           "manifest exceeds the size limit"),
+                                     ex);
     }
   }
   ex.bytes_in = body.size();
   std::string content_type(info.content_type);
   info.content_type = content_type;
-  auto reply = co_await run_blocking(ctx_.workers, [&] {
-    return ctx_.registry.put_manifest(name, ref, info, body);
-  });
+  auto reply = co_await run_blocking(
+      ctx_.workers, [&] { return ctx_.registry.put_manifest(name, ref, info, body); });
   co_return co_await write_reply(std::move(reply), ex);
 }
 
@@ -224,8 +218,8 @@ asio::awaitable<bool> Session::handle_upload(RequestParser& p, Exchange& ex,
     ex.keep_alive = false;
     co_return co_await write_reply(std::move(*failure), ex);
   }
-  auto reply = co_await run_blocking(ctx_.workers,
-                                     [&] { return ctx_.registry.finish_upload_write(w); });
+  auto reply =
+      co_await run_blocking(ctx_.workers, [&] { return ctx_.registry.finish_upload_write(w); });
   co_return co_await write_reply(std::move(reply), ex);
 }
 

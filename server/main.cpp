@@ -32,7 +32,8 @@ Usage:
 Run `drydock serve --help` for every option of the server.
 )";
 
-constexpr const char* kServeUsage = R"(Usage: drydock serve [--config FILE] [--listen HOST:PORT] [--data DIR]
+constexpr const char* kServeUsage =
+    R"(Usage: drydock serve [--config FILE] [--listen HOST:PORT] [--data DIR]
 
 Serves the OCI distribution API (v2) over HTTP.
 
@@ -122,9 +123,9 @@ int serve(const ServeFlags& flags) {
   storage::FsBlobStore blobs(data);
   storage::MetadataStore meta(data / "metadata.db");
   storage::UploadStore uploads(data / "uploads", blobs, meta);
-  registry::Registry reg(blobs, meta, uploads,
-                         registry::RegistryOptions{c.registry.max_manifest_bytes,
-                                                   c.registry.chunk_min_length});
+  registry::Registry reg(
+      blobs, meta, uploads,
+      registry::RegistryOptions{c.registry.max_manifest_bytes, c.registry.chunk_min_length});
   server::Server srv(c.server, reg);
   srv.start();
   std::fprintf(stderr,

@@ -61,8 +61,8 @@ struct Server::Impl {
 
 asio::awaitable<void> Server::Impl::accept_loop() {
   while (acceptor.is_open()) {
-    auto [ec, socket] = co_await acceptor.async_accept(
-        asio::make_strand(ioc), asio::as_tuple(asio::use_awaitable));
+    auto [ec, socket] =
+        co_await acceptor.async_accept(asio::make_strand(ioc), asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || ctx.stopping || !acceptor.is_open()) break;
     if (ec) {
       // EMFILE and friends: keep serving the connections we have, and back off

@@ -160,7 +160,7 @@ asio::awaitable<bool> Session::serve_one() {
     keep = false;
     linger_ = true;
   }
-  co_return keep && ex.keep_alive;
+  co_return keep&& ex.keep_alive;
 }
 
 asio::awaitable<void> Session::reply_and_close(unsigned status, std::string_view message) {
@@ -263,8 +263,8 @@ asio::awaitable<bool> Session::write_reply(registry::Reply reply, Exchange& ex) 
   if (reply.blob || ex.head || bodiless(reply.status)) {
     http::response<http::empty_body> res{status, ex.version};
     fill_headers(res, reply, ex);
-    std::uint64_t length = reply.blob ? reply.blob->length
-                                      : reply.content_length.value_or(reply.body.size());
+    std::uint64_t length =
+        reply.blob ? reply.blob->length : reply.content_length.value_or(reply.body.size());
     if (!bodiless(reply.status)) res.content_length(length);
     auto [ec, n] = co_await http::async_write(stream_, res, kTuple);
     bool ok = !ec;
@@ -312,8 +312,8 @@ asio::awaitable<bool> Session::send_blob(registry::BlobBody& blob) {
 
 void Session::log(const Exchange& ex, unsigned status, std::uint64_t bytes_out) const {
   if (!ctx_.config.access_log) return;
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                std::chrono::steady_clock::now() - ex.started)
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                  ex.started)
                 .count();
   std::fprintf(stderr, "access: %s %s %u in=%llu out=%llu %.3fms\n", ex.method.c_str(),
                ex.target.c_str(), status, static_cast<unsigned long long>(ex.bytes_in),

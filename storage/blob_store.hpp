@@ -71,8 +71,7 @@ class FsBlobStore final : public BlobStore {
   Result<UniqueFd> open(const Digest& d) const override;
   Result<std::string> read_all(const Digest& d, std::uint64_t max_size) const override;
   Result<BlobInfo> put(std::string_view bytes, const Digest& expected) override;
-  Result<BlobInfo> publish(const std::filesystem::path& temp_file,
-                           const Digest& verified) override;
+  Result<BlobInfo> publish(const std::filesystem::path& temp_file, const Digest& verified) override;
   Result<void> remove(const Digest& d) override;
 
   // Path where a digest's content lives (whether or not it exists).

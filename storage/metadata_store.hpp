@@ -22,10 +22,10 @@ struct ManifestRecord {
   Digest digest;
   std::string media_type;
   std::uint64_t size = 0;
-  std::optional<Digest> subject;    // OCI 1.1 `subject` field, if any
-  std::string artifact_type;        // artifactType, or config.mediaType for
-                                    // image manifests (referrers API rule)
-  std::string annotations_json;     // "{}" or the manifest's annotations object
+  std::optional<Digest> subject;  // OCI 1.1 `subject` field, if any
+  std::string artifact_type;      // artifactType, or config.mediaType for
+                                  // image manifests (referrers API rule)
+  std::string annotations_json;   // "{}" or the manifest's annotations object
   std::int64_t created_unix = 0;
 };
 
@@ -90,8 +90,7 @@ class MetadataStore {
   Result<PutManifestOutcome> put_manifest(const ManifestRecord& m,
                                           std::span<const ManifestRef> refs,
                                           std::optional<std::string_view> tag);
-  Result<std::optional<ManifestRecord>> get_manifest(std::string_view repo,
-                                                     const Digest& d) const;
+  Result<std::optional<ManifestRecord>> get_manifest(std::string_view repo, const Digest& d) const;
   Result<std::optional<Digest>> resolve_tag(std::string_view repo, std::string_view tag) const;
   // Deletes the manifest row, its references and every tag pointing at it.
   // false if it did not exist.
@@ -102,8 +101,7 @@ class MetadataStore {
   Result<std::vector<std::string>> list_tags(std::string_view repo, std::string_view after,
                                              std::size_t limit) const;
   // Manifests in `repo` whose subject is `subject`, ordered by digest.
-  Result<std::vector<ManifestRecord>> referrers(std::string_view repo,
-                                                const Digest& subject) const;
+  Result<std::vector<ManifestRecord>> referrers(std::string_view repo, const Digest& subject) const;
 
   // --- upload sessions -----------------------------------------------------
   Result<void> add_upload(const UploadRecord& u);

@@ -276,7 +276,8 @@ Result<void> UploadStore::Impl::truncate_locked(Session& s, std::uint64_t size) 
   if (size == s.size) return {};
   if (Result<void> r = ensure_open(s); !r) return r;
   fs::path path = path_of(s.id);
-  if (::ftruncate(s.fd.get(), static_cast<off_t>(size)) != 0) return io_error("ftruncate", path, errno);
+  if (::ftruncate(s.fd.get(), static_cast<off_t>(size)) != 0)
+    return io_error("ftruncate", path, errno);
   auto hashed = hash_file(s.fd.get(), DigestAlgorithm::kSha256, path);
   if (!hashed) return std::unexpected(hashed.error());
   s.hasher = std::move(hashed->first);

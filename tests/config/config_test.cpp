@@ -92,8 +92,7 @@ TEST_F(ConfigFileTest, UnknownKeysAreErrorsNamingTheKey) {
 }
 
 TEST_F(ConfigFileTest, BadValuesAndBadJsonAreErrors) {
-  EXPECT_NE(error_of(R"({"server": {"io_threads": "two"}})").find("io_threads"),
-            std::string::npos);
+  EXPECT_NE(error_of(R"({"server": {"io_threads": "two"}})").find("io_threads"), std::string::npos);
   EXPECT_NE(error_of(R"({"server": []})").find("server."), std::string::npos);
   EXPECT_NE(error_of("{ not json").find("not valid JSON"), std::string::npos);
   EXPECT_NE(error_of("[1, 2]").find("must be an object"), std::string::npos);

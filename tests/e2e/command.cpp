@@ -53,8 +53,8 @@ CommandResult run_command(const std::string& command, std::chrono::seconds timeo
     ::dup2(devnull, 0);
     ::dup2(fds[1], 1);
     ::dup2(fds[1], 2);
-    ::execlp("timeout", "timeout", "-k", "10", seconds.c_str(), "/bin/bash", "-c",
-             command.c_str(), static_cast<char*>(nullptr));
+    ::execlp("timeout", "timeout", "-k", "10", seconds.c_str(), "/bin/bash", "-c", command.c_str(),
+             static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(fds[1]);

@@ -24,8 +24,9 @@ TEST_F(E2E, DockerPushPull) {
   auto pull = sh(docker() + " pull " + image("e2e/busybox:2"));
   ASSERT_COMMAND_OK(pull);
   EXPECT_NE(pull.output.find("Digest: " + digest2), std::string::npos) << pull.describe();
-  auto repo_digests = sh(docker() + " image inspect -f '{{range .RepoDigests}}{{println .}}{{end}}' " +
-                         image("e2e/busybox:2"));
+  auto repo_digests =
+      sh(docker() + " image inspect -f '{{range .RepoDigests}}{{println .}}{{end}}' " +
+         image("e2e/busybox:2"));
   ASSERT_COMMAND_OK(repo_digests);
   EXPECT_NE(repo_digests.output.find(image("e2e/busybox@") + digest2), std::string::npos)
       << repo_digests.describe();
@@ -72,8 +73,8 @@ TEST_F(E2E, DedupAcrossRepositories) {
   // Third repository, with a plain upload that sends every byte again (no mount).
   for (const auto& blob : blobs) {
     const std::string file = tmp(blob.substr(7));
-    ASSERT_COMMAND_OK(sh("curl -sSf -o " + file + " " + registry_->base_url() +
-                         "/v2/e2e/busybox/blobs/" + blob));
+    ASSERT_COMMAND_OK(
+        sh("curl -sSf -o " + file + " " + registry_->base_url() + "/v2/e2e/busybox/blobs/" + blob));
     auto upload = sh(script("upload_blob.sh") + " " + registry_->base_url() + " e2e/raw " + file);
     ASSERT_COMMAND_OK(upload);
     EXPECT_NE(upload.output.find("201"), std::string::npos) << upload.describe();

@@ -131,8 +131,8 @@ std::string E2E::tmp(std::string_view name) const {
 
 void E2E::ensure_dockerd() {
   used_docker_ = true;
-  auto result = sh("DOCKER=" + shell_quote(docker_client()) + " " + script("ensure_dockerd.sh"),
-                   120s);
+  auto result =
+      sh("DOCKER=" + shell_quote(docker_client()) + " " + script("ensure_dockerd.sh"), 120s);
   ASSERT_COMMAND_OK(result);
 }
 
@@ -144,8 +144,8 @@ void E2E::build_busybox_images() {
   std::ofstream(tmp_dir_ / "context/Dockerfile")
       << "FROM " << image("e2e/busybox:1") << "\nRUN echo hi > /hi\n";
   // --network none: the step needs no network, and dockerd runs with --bridge=none.
-  ASSERT_COMMAND_OK(sh(docker() + " build --network none -t " + image("e2e/busybox:2") + " " +
-                       tmp("context")));
+  ASSERT_COMMAND_OK(
+      sh(docker() + " build --network none -t " + image("e2e/busybox:2") + " " + tmp("context")));
 }
 
 void E2E::docker_push(const std::string& ref, std::string* digest) {
@@ -159,10 +159,11 @@ void E2E::docker_push(const std::string& ref, std::string* digest) {
 
 void E2E::manifest_blobs(const std::string& repo, const std::string& reference,
                          std::vector<std::string>* digests) {
-  auto result = sh("curl -sSf -H 'Accept: application/vnd.oci.image.manifest.v1+json' "
-                   "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' " +
-                   registry_->base_url() + "/v2/" + repo + "/manifests/" + reference +
-                   " | jq -r '.config.digest, .layers[].digest'");
+  auto result =
+      sh("curl -sSf -H 'Accept: application/vnd.oci.image.manifest.v1+json' "
+         "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' " +
+         registry_->base_url() + "/v2/" + repo + "/manifests/" + reference +
+         " | jq -r '.config.digest, .layers[].digest'");
   ASSERT_COMMAND_OK(result);
   std::istringstream lines(result.output);
   for (std::string line; std::getline(lines, line);) {
@@ -174,11 +175,12 @@ void E2E::manifest_blobs(const std::string& repo, const std::string& reference,
 
 void E2E::head_manifest_digest(const std::string& repo, const std::string& reference,
                                std::string* digest) {
-  auto result = sh("curl -sSf -I -H 'Accept: application/vnd.oci.image.manifest.v1+json' "
-                   "-H 'Accept: application/vnd.oci.image.index.v1+json' "
-                   "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
-                   "-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' " +
-                   registry_->base_url() + "/v2/" + repo + "/manifests/" + reference);
+  auto result =
+      sh("curl -sSf -I -H 'Accept: application/vnd.oci.image.manifest.v1+json' "
+         "-H 'Accept: application/vnd.oci.image.index.v1+json' "
+         "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+         "-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' " +
+         registry_->base_url() + "/v2/" + repo + "/manifests/" + reference);
   ASSERT_COMMAND_OK(result);
   static const std::regex kHeader(R"((?:^|\n)docker-content-digest: *(sha256:[0-9a-f]{64}))",
                                   std::regex::icase);

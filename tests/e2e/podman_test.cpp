@@ -12,8 +12,8 @@ TEST_F(E2E, PodmanPushPull) {
   ASSERT_COMMAND_OK(sh(script("make_rootfs.sh") + " " + tmp("rootfs.tar")));
   ASSERT_COMMAND_OK(sh(podman() + " import " + tmp("rootfs.tar") + " " + ref));
 
-  ASSERT_COMMAND_OK(sh(podman() + " push --tls-verify=false --digestfile " + tmp("digest") +
-                       " " + ref));
+  ASSERT_COMMAND_OK(
+      sh(podman() + " push --tls-verify=false --digestfile " + tmp("digest") + " " + ref));
   auto digest_file = sh("cat " + tmp("digest"));
   ASSERT_COMMAND_OK(digest_file);
   const std::string digest = trim(digest_file.output);
@@ -31,8 +31,10 @@ TEST_F(E2E, PodmanPushPull) {
 
   // Podman's default rlimits (nofile, nproc) exceed this sandbox's hard limits, so the
   // container gets explicit, smaller ones.
-  auto run = sh(podman() + " run --rm --network none --ulimit nofile=1024:1024 "
-                           "--ulimit nproc=1024:1024 " + ref + " echo hello-from-podman");
+  auto run = sh(podman() +
+                " run --rm --network none --ulimit nofile=1024:1024 "
+                "--ulimit nproc=1024:1024 " +
+                ref + " echo hello-from-podman");
   ASSERT_COMMAND_OK(run);
   EXPECT_EQ(trim(run.output), "hello-from-podman");
 }

@@ -75,12 +75,11 @@ std::unique_ptr<RegistryServer> RegistryServer::start(const RegistryOptions& opt
     std::filesystem::create_directories(server->data_dir_);
     if (options.kind == RegistryKind::kReference) {
       server->port_ = pick_free_port();
-      write_reference_config(options.work_dir / "reference.yml", server->data_dir_,
-                             server->port_);
+      write_reference_config(options.work_dir / "reference.yml", server->data_dir_, server->port_);
     }
     if (!server->spawn(options.binary, error)) return nullptr;
-    bool ready = options.kind == RegistryKind::kDrydock ? server->wait_for_drydock_port(error)
-                                                        : true;
+    bool ready =
+        options.kind == RegistryKind::kDrydock ? server->wait_for_drydock_port(error) : true;
     if (ready && server->wait_until_serving(error)) return server;
     *error += "\n--- server logs ---\n" + server->logs();
     server->stop();
@@ -178,10 +177,11 @@ std::string RegistryServer::stop() {
   }
   // Drydock promises a graceful stop (exit 0). Distribution 2.x has no SIGTERM
   // handler and simply dies of the signal, which is fine for the reference.
-  const bool graceful = exit_status_ == 0 ||
-                        (kind_ == RegistryKind::kReference && exit_status_ == 128 + SIGTERM);
-  return graceful ? "" : "registry exited with status " + std::to_string(exit_status_) +
-                             " after SIGTERM";
+  const bool graceful =
+      exit_status_ == 0 || (kind_ == RegistryKind::kReference && exit_status_ == 128 + SIGTERM);
+  return graceful
+             ? ""
+             : "registry exited with status " + std::to_string(exit_status_) + " after SIGTERM";
 }
 
 std::string RegistryServer::logs() const {
@@ -196,9 +196,7 @@ std::string RegistryServer::logs() const {
 
 std::string RegistryServer::host() const { return "localhost:" + std::to_string(port_); }
 
-std::string RegistryServer::base_url() const {
-  return "http://127.0.0.1:" + std::to_string(port_);
-}
+std::string RegistryServer::base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
 std::filesystem::path RegistryServer::blobs_dir() const {
   // Drydock: DATA/blobs/sha256/ab/<hex>. Distribution: .../blobs/sha256/ab/<hex>/data.

@@ -24,8 +24,7 @@ class RegistryServer {
  public:
   // Starts the registry and returns once GET /v2/ answers 200. On failure returns
   // nullptr and describes why (with the server's logs) in *error.
-  static std::unique_ptr<RegistryServer> start(const RegistryOptions& options,
-                                               std::string* error);
+  static std::unique_ptr<RegistryServer> start(const RegistryOptions& options, std::string* error);
   ~RegistryServer();
   RegistryServer(const RegistryServer&) = delete;
   RegistryServer& operator=(const RegistryServer&) = delete;

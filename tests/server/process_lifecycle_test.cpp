@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <thread>
-#include <nlohmann/json.hpp>
 
 #include "tests/server/oci_client.hpp"
 #include "tests/server/process_harness.hpp"
