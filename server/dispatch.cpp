@@ -79,6 +79,71 @@ asio::awaitable<void> wait_for(PendingWrite& w) {
   w.active = false;
 }
 
+// A request without a streamed body, ready to be answered.
+struct Call {
+  http::verb verb;
+  bool head = false;
+  const registry::Route& route;
+  const registry::Query& query;
+  const registry::RequestInfo& info;
+  bool read() const { return verb == http::verb::get || verb == http::verb::head; }
+};
+
+// GET/HEAD answered inline (reads are fast and must never queue behind
+// writes); DELETE on the worker pool.
+asio::awaitable<Reply> manifest_call(ServerContext& ctx, const Call& c) {
+  auto& reg = ctx.registry;
+  const auto& [endpoint, name, ref] = c.route;
+  if (c.read()) co_return reg.get_manifest(name, ref, c.info, c.head);
+  if (c.verb != http::verb::delete_) co_return method_not_allowed();
+  co_return co_await run_blocking(ctx.workers, [&] { return reg.delete_manifest(name, ref); });
+}
+
+asio::awaitable<Reply> blob_call(ServerContext& ctx, const Call& c) {
+  auto& reg = ctx.registry;
+  const auto& [endpoint, name, ref] = c.route;
+  if (c.read()) co_return reg.get_blob(name, ref, c.info, c.head);
+  if (c.verb != http::verb::delete_) co_return method_not_allowed();
+  co_return co_await run_blocking(ctx.workers, [&] { return reg.delete_blob(name, ref); });
+}
+
+// Upload status may rebuild a session from disk after a restart: pool.
+asio::awaitable<Reply> upload_call(ServerContext& ctx, const Call& c) {
+  auto& reg = ctx.registry;
+  const auto& [endpoint, name, ref] = c.route;
+  if (c.verb == http::verb::get) {
+    co_return co_await run_blocking(ctx.workers, [&] { return reg.upload_status(name, ref); });
+  }
+  if (c.verb != http::verb::delete_) co_return method_not_allowed();
+  co_return co_await run_blocking(ctx.workers, [&] { return reg.cancel_upload(name, ref); });
+}
+
+asio::awaitable<Reply> answer(ServerContext& ctx, const Call& c) {
+  auto& reg = ctx.registry;
+  const auto& [endpoint, name, ref] = c.route;
+  switch (endpoint) {
+    case Endpoint::kBase:
+      co_return c.read() ? reg.base() : method_not_allowed();
+    case Endpoint::kCatalog:
+      co_return c.read() ? reg.catalog(c.query) : method_not_allowed();
+    case Endpoint::kTags:
+      co_return c.read() ? reg.tags(name, c.query) : method_not_allowed();
+    case Endpoint::kReferrers:
+      co_return c.read() ? reg.referrers(name, ref, c.query) : method_not_allowed();
+    case Endpoint::kManifest:
+      co_return co_await manifest_call(ctx, c);
+    case Endpoint::kBlob:
+      co_return co_await blob_call(ctx, c);
+    case Endpoint::kUpload:
+      co_return co_await upload_call(ctx, c);
+    case Endpoint::kUploads:
+      co_return method_not_allowed();
+    case Endpoint::kUnknown:
+      break;
+  }
+  co_return registry::error_reply(registry::ErrorCode::kNotFound, "no such endpoint");
+}
+
 }  // namespace
 
 asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
@@ -94,7 +159,6 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
   std::string accept;
   auto info = request_info(p, accept);
   auto verb = p.get().method();
-  bool read = verb == http::verb::get || verb == http::verb::head;
   const auto& name = route.name;
   const auto& ref = route.reference;
 
@@ -117,55 +181,8 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
 
   // Everything else has no meaningful body.
   if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
-  Reply reply;
-  switch (route.endpoint) {
-    case Endpoint::kBase:
-      reply = read ? reg.base() : method_not_allowed();
-      break;
-    case Endpoint::kCatalog:
-      reply = read ? reg.catalog(query) : method_not_allowed();
-      break;
-    case Endpoint::kTags:
-      reply = read ? reg.tags(name, query) : method_not_allowed();
-      break;
-    case Endpoint::kReferrers:
-      reply = read ? reg.referrers(name, ref, query) : method_not_allowed();
-      break;
-    case Endpoint::kManifest:
-      if (read) {
-        reply = reg.get_manifest(name, ref, info, ex.head);
-      } else if (verb == http::verb::delete_) {
-        reply = co_await run_blocking(pool, [&] { return reg.delete_manifest(name, ref); });
-      } else {
-        reply = method_not_allowed();
-      }
-      break;
-    case Endpoint::kBlob:
-      if (read) {
-        reply = reg.get_blob(name, ref, info, ex.head);
-      } else if (verb == http::verb::delete_) {
-        reply = co_await run_blocking(pool, [&] { return reg.delete_blob(name, ref); });
-      } else {
-        reply = method_not_allowed();
-      }
-      break;
-    case Endpoint::kUpload:
-      if (verb == http::verb::get) {
-        reply = co_await run_blocking(pool, [&] { return reg.upload_status(name, ref); });
-      } else if (verb == http::verb::delete_) {
-        reply = co_await run_blocking(pool, [&] { return reg.cancel_upload(name, ref); });
-      } else {
-        reply = method_not_allowed();
-      }
-      break;
-    case Endpoint::kUploads:
-      reply = method_not_allowed();
-      break;
-    case Endpoint::kUnknown:
-      reply = registry::error_reply(registry::ErrorCode::kNotFound, "no such endpoint");
-      break;
-  }
-  co_return co_await write_reply(std::move(reply), ex);
+  Call call{verb, ex.head, route, query, info};
+  co_return co_await write_reply(co_await answer(ctx_, call), ex);
 }
 
 asio::awaitable<bool> Session::handle_manifest_put(RequestParser& p, Exchange& ex, std::string name,
