@@ -46,9 +46,11 @@ void read_server(const std::filesystem::path& file, const json& s, ServerConfig&
 }
 
 void read_registry(const std::filesystem::path& file, const json& r, RegistryConfig& out) {
-  check_keys(file, r, "registry.", {"max_manifest_bytes", "chunk_min_length"});
+  check_keys(file, r, "registry.",
+             {"max_manifest_bytes", "chunk_min_length", "upload_expiry_hours"});
   read(file, r, "max_manifest_bytes", out.max_manifest_bytes);
   read(file, r, "chunk_min_length", out.chunk_min_length);
+  read(file, r, "upload_expiry_hours", out.upload_expiry_hours);
 }
 
 }  // namespace

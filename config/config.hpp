@@ -25,6 +25,7 @@ struct ServerConfig {
 struct RegistryConfig {
   std::size_t max_manifest_bytes = 4 * 1024 * 1024;
   std::uint64_t chunk_min_length = 0;  // advertised as OCI-Chunk-Min-Length if > 0
+  unsigned upload_expiry_hours = 168;  // abandoned upload sessions go after this; 0: never
 };
 
 struct StorageConfig {
@@ -45,7 +46,8 @@ struct Config {
 //     "server":   { "io_threads": 2, "worker_threads": 4, "idle_timeout_seconds": 60,
 //                   "body_timeout_seconds": 300, "header_limit_bytes": 16384,
 //                   "shutdown_grace_seconds": 30, "access_log": true },
-//     "registry": { "max_manifest_bytes": 4194304, "chunk_min_length": 0 } }
+//     "registry": { "max_manifest_bytes": 4194304, "chunk_min_length": 0,
+//                   "upload_expiry_hours": 168 } }
 Config load_file(const std::filesystem::path& file, Config base = {});
 
 // Parses "HOST:PORT", "[v6]:PORT" or ":PORT" into the server config.

@@ -1,11 +1,14 @@
 // The `drydock` command line: `serve`, and (later) admin and client
 // subcommands.
 
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -48,8 +51,11 @@ Options (flags override the config file, which overrides the defaults):
                                       "shutdown_grace_seconds": 30,
                                       "access_log": true },
                           "registry": { "max_manifest_bytes": 4194304,
-                                        "chunk_min_length": 0 } }
+                                        "chunk_min_length": 0,
+                                        "upload_expiry_hours": 168 } }
                       io_threads/worker_threads 0 mean one per core / two per core.
+                      Upload sessions older than upload_expiry_hours are removed
+                      at startup and every hour (0: never).
   --listen HOST:PORT  address to listen on (default 0.0.0.0:5000; port 0 picks a
                       free port, printed as "listening on HOST:PORT")
   --data DIR          data directory: blobs, uploads and the SQLite metadata
@@ -115,6 +121,52 @@ sigset_t block_stop_signals() {
   return set;
 }
 
+// Removes abandoned upload sessions at startup and then every hour, until
+// `stop` is set. Runs on its own thread: the work is disk and SQLite only.
+class UploadJanitor {
+ public:
+  UploadJanitor(storage::UploadStore& uploads, unsigned expiry_hours)
+      : uploads_(uploads), expiry_hours_(expiry_hours) {
+    if (expiry_hours_ > 0) thread_ = std::thread([this] { loop(); });
+  }
+  ~UploadJanitor() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      lock.unlock();
+      sweep();
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::hours(1), [this] { return stop_; });
+    }
+  }
+  void sweep() {
+    auto now = std::chrono::system_clock::now();
+    auto cutoff = std::chrono::duration_cast<std::chrono::seconds>(
+                      (now - std::chrono::hours(expiry_hours_)).time_since_epoch())
+                      .count();
+    auto removed = uploads_.expire(cutoff);
+    if (removed && *removed > 0) {
+      std::fprintf(stderr, "drydock: removed %zu abandoned upload session(s)\n", *removed);
+    }
+  }
+
+  storage::UploadStore& uploads_;
+  unsigned expiry_hours_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 int serve(const ServeFlags& flags) {
   config::Config c = build_config(flags);
   sigset_t stop_signals = block_stop_signals();
@@ -126,6 +178,7 @@ int serve(const ServeFlags& flags) {
   registry::Registry reg(
       blobs, meta, uploads,
       registry::RegistryOptions{c.registry.max_manifest_bytes, c.registry.chunk_min_length});
+  UploadJanitor janitor(uploads, c.registry.upload_expiry_hours);
   server::Server srv(c.server, reg);
   srv.start();
   std::fprintf(stderr,

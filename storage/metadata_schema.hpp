@@ -96,6 +96,7 @@ enum Sql : std::size_t {
   kUploadAdd,
   kUploadGet,
   kUploadRemove,
+  kUploadsBefore,
   kSqlCount,
 };
 
@@ -150,6 +151,7 @@ constexpr std::array<std::string_view, kSqlCount> kSqlText = {
     "INSERT INTO uploads(id, repo, created) VALUES (?1, ?2, ?3)",
     "SELECT repo, created FROM uploads WHERE id = ?1",
     "DELETE FROM uploads WHERE id = ?1",
+    "SELECT id, repo, created FROM uploads WHERE created < ?1 ORDER BY created LIMIT ?2",
 };
 
 #undef DRYDOCK_REPO_HAS_CONTENT

@@ -527,4 +527,18 @@ Result<void> MetadataStore::remove_upload(std::string_view id) {
   return {};
 }
 
+Result<std::vector<UploadRecord>> MetadataStore::uploads_started_before(std::int64_t before_unix,
+                                                                        std::size_t limit) const {
+  auto lease = impl_->readers.acquire();
+  Query q = query(*lease, kUploadsBefore);
+  q.bind(1, before_unix).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<UploadRecord> out;
+  for (;;) {
+    Result<bool> row = q.step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.push_back(UploadRecord{std::string(q.text(0)), std::string(q.text(1)), q.int64(2)});
+  }
+}
+
 }  // namespace drydock::storage

@@ -107,6 +107,9 @@ class MetadataStore {
   Result<void> add_upload(const UploadRecord& u);
   Result<std::optional<UploadRecord>> get_upload(std::string_view id) const;
   Result<void> remove_upload(std::string_view id);
+  // Sessions started before `before_unix`, oldest first, at most `limit`.
+  Result<std::vector<UploadRecord>> uploads_started_before(std::int64_t before_unix,
+                                                           std::size_t limit) const;
 
  private:
   struct Impl;

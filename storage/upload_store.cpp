@@ -132,6 +132,7 @@ struct UploadStore::Impl {
   Result<BlobInfo> complete_locked(Session& s, const Digest& expected);
   Result<void> ensure_open(Session& s);
   Result<void> truncate_locked(Session& s, std::uint64_t size);
+  std::size_t sweep_orphan_files(std::int64_t before_unix);
 
   // Runs fn(session) under the session's lock, reloading a retired session.
   template <class Fn>
@@ -336,6 +337,38 @@ Result<BlobInfo> UploadStore::complete(std::string_view id, const Digest& expect
 
 Result<void> UploadStore::cancel(std::string_view id) {
   return impl_->with_session(id, [&](Session& s) { return impl_->discard(s); });
+}
+
+Result<std::size_t> UploadStore::expire(std::int64_t before_unix) {
+  std::size_t removed = 0;
+  for (;;) {
+    auto batch = impl_->meta.uploads_started_before(before_unix, 256);
+    if (!batch) return std::unexpected(batch.error());
+    for (const auto& u : *batch) {
+      Result<void> r = cancel(u.id);
+      if (r) ++removed;
+      // A malformed id can't be loaded as a session: drop its row directly.
+      if (!r && r.error() == StorageError::kNotFound) (void)impl_->meta.remove_upload(u.id);
+    }
+    if (batch->size() < 256) break;
+  }
+  return removed + impl_->sweep_orphan_files(before_unix);
+}
+
+// Data files without a session row, older than the cutoff.
+std::size_t UploadStore::Impl::sweep_orphan_files(std::int64_t before_unix) {
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    std::string id = entry.path().filename().string();
+    struct stat st {};
+    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (st.st_mtime >= before_unix) continue;
+    auto row = well_formed_id(id) ? meta.get_upload(id) : Result<std::optional<UploadRecord>>();
+    if (!row || *row) continue;
+    if (posix::unlink_if_exists(entry.path()) == 0) ++removed;
+  }
+  return removed;
 }
 
 void UploadStore::release(std::string_view id) {

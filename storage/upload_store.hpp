@@ -70,6 +70,13 @@ class UploadStore {
   // it stays. kInvalidRange if `size` is beyond the current end.
   Result<void> truncate(std::string_view id, std::uint64_t size);
 
+  // Removes sessions started before `before_unix` (abandoned uploads), and
+  // data files in `root` that have no session row and were last written
+  // before then (left by a crash between file and row). Returns how many
+  // sessions and files went. A client still writing to an expired session
+  // then gets kNotFound.
+  Result<std::size_t> expire(std::int64_t before_unix);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

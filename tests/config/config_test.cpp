@@ -46,6 +46,7 @@ TEST(ConfigDefaults, MatchTheDocumentedEmbeddedDefault) {
   EXPECT_EQ(c.storage.data_dir, std::filesystem::path("data"));
   EXPECT_EQ(c.registry.max_manifest_bytes, 4u * 1024 * 1024);
   EXPECT_EQ(c.server.header_limit_bytes, 16u * 1024);
+  EXPECT_EQ(c.registry.upload_expiry_hours, 168u);
 }
 
 TEST_F(ConfigFileTest, EveryKeyIsRead) {
@@ -54,7 +55,8 @@ TEST_F(ConfigFileTest, EveryKeyIsRead) {
     "server": {"io_threads": 3, "worker_threads": 5, "idle_timeout_seconds": 7,
                "body_timeout_seconds": 8, "header_limit_bytes": 9000,
                "shutdown_grace_seconds": 11, "access_log": false},
-    "registry": {"max_manifest_bytes": 123456, "chunk_min_length": 1024}
+    "registry": {"max_manifest_bytes": 123456, "chunk_min_length": 1024,
+                 "upload_expiry_hours": 24}
   })"));
   EXPECT_EQ(c.server.listen_host, "127.0.0.1");
   EXPECT_EQ(c.server.listen_port, 6000);
@@ -68,6 +70,7 @@ TEST_F(ConfigFileTest, EveryKeyIsRead) {
   EXPECT_FALSE(c.server.access_log);
   EXPECT_EQ(c.registry.max_manifest_bytes, 123456u);
   EXPECT_EQ(c.registry.chunk_min_length, 1024u);
+  EXPECT_EQ(c.registry.upload_expiry_hours, 24u);
 }
 
 TEST_F(ConfigFileTest, MissingKeysKeepTheBase) {

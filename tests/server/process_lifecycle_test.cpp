@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -316,6 +317,58 @@ TEST(Process, RunningOutOfDescriptorsDoesNotSpin) {
   Client c(server->port());
   EXPECT_EQ(c.get("/v2/").status, 200u) << server->log_tail();
   expect_stopped_cleanly(*server);
+}
+
+// --- abandoned upload sessions ----------------------------------------------------
+
+// Abandoned sessions (older than registry.upload_expiry_hours) are removed
+// when the server starts; a fresh one survives.
+TEST(Process, AbandonedUploadSessionsExpireAtStartup) {
+  ScratchDir work;
+  fs::path data = work.path() / "data";
+  fs::path log = work.path() / "server.log";
+  std::vector<std::string> locations;
+  {
+    ServerProcess server(ServerProcess::serve_args(data), log);
+    Client c(server.port());
+    for (int i = 0; i < 2; ++i) {
+      Response r = c.post("/v2/old/app/blobs/uploads/");
+      ASSERT_EQ(r.status, 202u);
+      ASSERT_EQ(c.patch(r.header("Location"), "partial data").status, 202u);
+      locations.push_back(r.header("Location"));
+    }
+    expect_stopped_cleanly(server);
+  }
+  std::string old_id = locations[0].substr(locations[0].rfind('/') + 1);
+  std::string fresh_location = locations[1];
+  // Age the first session by ten days, as if it had been abandoned.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((data / "metadata.db").c_str(), &db), SQLITE_OK);
+    std::string sql = "UPDATE uploads SET created = created - 864000 WHERE id = '" + old_id + "'";
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    EXPECT_EQ(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+  }
+  ASSERT_TRUE(fs::exists(data / "uploads" / old_id));
+
+  ServerProcess server(ServerProcess::serve_args(data), log);
+  Client c(server.port());
+  // The janitor runs at startup on its own thread; give it a moment.
+  for (int i = 0; i < 100 && fs::exists(data / "uploads" / old_id); ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_FALSE(fs::exists(data / "uploads" / old_id)) << server.log_tail();
+  Response gone = c.get("/v2/old/app/blobs/uploads/" + old_id);
+  EXPECT_EQ(gone.status, 404u);
+  EXPECT_EQ(gone.error_code(), "BLOB_UPLOAD_UNKNOWN");
+  Response kept = c.get(fresh_location);
+  EXPECT_EQ(kept.status, 204u) << kept.body;
+  EXPECT_EQ(kept.header("Range"), "0-11");
+  EXPECT_NE(server.log_tail().find("removed 1 abandoned upload session"), std::string::npos)
+      << server.log_tail();
+  expect_stopped_cleanly(server);
 }
 
 }  // namespace

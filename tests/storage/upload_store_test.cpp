@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <fstream>
 #include <memory>
 #include <set>
 #include <span>
@@ -303,6 +305,37 @@ TEST_F(UploadStoreTest, NoFileDescriptorLeaks) {
   meta_.reset();
   blobs_.reset();
   EXPECT_EQ(open_fds(), baseline);
+}
+
+// Abandoned sessions go after the expiry age; younger ones and their data
+// stay. Orphan data files (no row) older than the cutoff go too.
+TEST_F(UploadStoreTest, ExpireRemovesOldSessionsAndOrphanFiles) {
+  std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  ASSERT_TRUE(meta_->add_upload({"00000000-0000-4000-8000-000000000001", "app", now - 1000}));
+  ASSERT_TRUE(meta_->add_upload({"00000000-0000-4000-8000-000000000002", "app", now - 900}));
+  std::string young = create();
+  ASSERT_TRUE(uploads_->append(young, 0, bytes("keep me")).has_value());
+  // A data file whose row never made it (crash between the two), written long ago.
+  fs::path orphan = uploads_dir() / "00000000-0000-4000-8000-00000000000f";
+  { std::ofstream(orphan) << "partial"; }
+  fs::last_write_time(orphan, fs::file_time_type::clock::now() - std::chrono::hours(2));
+  // Also an orphan that is recent: it may be a session being created right now.
+  fs::path fresh = uploads_dir() / "00000000-0000-4000-8000-00000000000e";
+  { std::ofstream(fresh) << "new"; }
+
+  auto removed = uploads_->expire(now - 500);
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_EQ(*removed, 3u);  // two old sessions and one old orphan file
+  expect_gone("00000000-0000-4000-8000-000000000001");
+  expect_gone("00000000-0000-4000-8000-000000000002");
+  EXPECT_FALSE(fs::exists(orphan));
+  EXPECT_TRUE(fs::exists(fresh));
+  EXPECT_EQ(size_of(young), 7u);
+  EXPECT_EQ(read_file(data_file(young)), "keep me");
+  // Nothing left to expire at the same cutoff.
+  EXPECT_EQ(uploads_->expire(now - 500).value(), 0u);
 }
 
 }  // namespace
