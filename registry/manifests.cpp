@@ -1,12 +1,12 @@
 // Manifest endpoints: GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference>.
 
-#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "registry/manifest.hpp"
 #include "registry/reference.hpp"
 #include "registry/registry.hpp"
 #include "registry/registry_internal.hpp"
+#include "storage/clock.hpp"
 
 namespace drydock::registry {
 
@@ -43,12 +43,6 @@ std::expected<storage::ManifestRecord, Reply> resolve(const storage::MetadataSto
   if (!m) return std::unexpected(storage_failure(m.error()));
   if (!*m) return std::unexpected(manifest_unknown(ref));
   return std::move(**m);
-}
-
-std::int64_t now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace
@@ -131,11 +125,15 @@ Reply missing_references(const std::vector<storage::Digest>& missing) {
 
 }  // namespace
 
+Reply Registry::manifest_too_large() {
+  return error_reply(ErrorCode::kManifestTooLarge, "manifest exceeds the size limit");
+}
+
 Reply Registry::put_manifest(std::string_view name, std::string_view ref, const RequestInfo& r,
                              std::string_view body) {
   if (auto bad = check_name(name)) return std::move(*bad);
   if (body.size() > options_.max_manifest_bytes) {
-    return error_reply(ErrorCode::kManifestTooLarge, "manifest exceeds the size limit");
+    return manifest_too_large();
   }
   auto target = push_target(ref, body);
   if (!target) return std::move(target.error());
@@ -146,7 +144,7 @@ Reply Registry::put_manifest(std::string_view name, std::string_view ref, const 
   if (!stored) return storage_failure(stored.error());
   storage::ManifestRecord rec{
       std::string(name), target->digest,        parsed->media_type,       body.size(),
-      parsed->subject,   parsed->artifact_type, parsed->annotations_json, now_unix()};
+      parsed->subject,   parsed->artifact_type, parsed->annotations_json, storage::unix_now()};
   auto put = meta_.put_manifest(rec, parsed->refs, target->tag);
   if (!put) return storage_failure(put.error());
   if (!put->missing.empty()) return missing_references(put->missing);

@@ -98,6 +98,9 @@ class Registry {
   // client can resume from the status call; the session's file is closed.
   void abandon_upload_write(const UploadWrite& w);
   std::size_t max_manifest_bytes() const { return options_.max_manifest_bytes; }
+  // 413 SIZE_INVALID for a manifest over max_manifest_bytes; the transport
+  // sends it without reading such a body.
+  static Reply manifest_too_large();
   // GET /v2/<name>/blobs/uploads/<id>
   Reply upload_status(std::string_view name, std::string_view id) const;
   // DELETE /v2/<name>/blobs/uploads/<id> (blocking)
@@ -109,6 +112,8 @@ class Registry {
   std::optional<Reply> check_upload(std::string_view name, std::string_view id,
                                     storage::UploadStatus& out) const;
   Reply complete_upload(const UploadWrite& w);
+  UploadStep continue_upload(std::string_view name, std::string_view id, const RequestInfo& r,
+                             UploadWrite::Then then, storage::Digest digest);
   std::optional<Reply> try_mount(std::string_view name, const Query& q);
   Reply manifest_reply(const storage::ManifestRecord& m, const RequestInfo& r, bool head) const;
   std::shared_ptr<const std::string> cached_manifest(const storage::Digest& d) const;

@@ -128,36 +128,28 @@ UploadStep Registry::begin_post(std::string_view name, const Query& q, const Req
 }
 
 UploadStep Registry::begin_patch(std::string_view name, std::string_view id, const RequestInfo& r) {
-  storage::UploadStatus status;
-  if (auto bad = check_upload(name, id, status)) return std::move(*bad);
-  auto expected = expected_body(r, status.size);
-  if (!expected) return out_of_order(name, id, status.size);
-  return UploadWrite{std::string(name),
-                     std::string(id),
-                     status.size,
-                     status.size,
-                     *expected,
-                     UploadWrite::Then::kAccept,
-                     {}};
+  return continue_upload(name, id, r, UploadWrite::Then::kAccept, {});
 }
 
 UploadStep Registry::begin_put(std::string_view name, std::string_view id, const Query& q,
                                const RequestInfo& r) {
-  storage::UploadStatus status;
-  if (auto bad = check_upload(name, id, status)) return std::move(*bad);
   auto text = q.get("digest");
   if (!text) return error_reply(ErrorCode::kDigestInvalid, "digest parameter is required");
   auto digest = parse_client_digest(*text);
   if (!digest) return error_reply(digest.error());
+  return continue_upload(name, id, r, UploadWrite::Then::kComplete, *digest);
+}
+
+// PATCH and PUT on a session: the body goes on where the session ends.
+UploadStep Registry::continue_upload(std::string_view name, std::string_view id,
+                                     const RequestInfo& r, UploadWrite::Then then,
+                                     storage::Digest digest) {
+  storage::UploadStatus status;
+  if (auto bad = check_upload(name, id, status)) return std::move(*bad);
   auto expected = expected_body(r, status.size);
   if (!expected) return out_of_order(name, id, status.size);
-  return UploadWrite{std::string(name),
-                     std::string(id),
-                     status.size,
-                     status.size,
-                     *expected,
-                     UploadWrite::Then::kComplete,
-                     *digest};
+  return UploadWrite{std::string(name), std::string(id), status.size, status.size, *expected, then,
+                     std::move(digest)};
 }
 
 std::optional<Reply> Registry::write_upload(UploadWrite& w, std::span<const std::byte> bytes) {

@@ -188,30 +188,25 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
 asio::awaitable<bool> Session::handle_manifest_put(RequestParser& p, Exchange& ex, std::string name,
                                                    std::string ref, registry::RequestInfo info) {
   auto limit = ctx_.registry.max_manifest_bytes();
-  if (info.content_length && *info.content_length > limit) {
-    // Refuse before reading: the body is never buffered.
-    ex.keep_alive = false;
-    co_return co_await write_reply(registry::error_reply(registry::ErrorCode::kManifestTooLarge,
-                                                         "manifest exceeds the size limit"),
-                                   ex);
-  }
-  if (!co_await send_continue(p)) co_return false;
+  // A declared size over the limit is refused before reading: the body is
+  // never buffered. A chunked body is cut off once it passes the limit.
+  bool too_large = info.content_length && *info.content_length > limit;
   std::string body;
-  std::array<std::byte, 64 * 1024> piece;
-  while (!body_done(p)) {
-    auto r = co_await read_body(p, piece);
-    if (r.ec) co_return false;
-    body.append(reinterpret_cast<const char*>(piece.data()), r.bytes);
-    if (body.size() > limit) {
-      ex.keep_alive = false;
-      co_return co_await write_reply(registry::error_reply(registry::ErrorCode::kManifestTooLarge,
-                                                           "manifest exceeds the size limit"),
-                                     ex);
+  if (!too_large) {
+    if (!co_await send_continue(p)) co_return false;
+    std::array<std::byte, 64 * 1024> piece;
+    while (!body_done(p) && !too_large) {
+      auto r = co_await read_body(p, piece);
+      if (r.ec) co_return false;
+      body.append(reinterpret_cast<const char*>(piece.data()), r.bytes);
+      too_large = body.size() > limit;
     }
   }
+  if (too_large) {
+    ex.keep_alive = false;
+    co_return co_await write_reply(registry::Registry::manifest_too_large(), ex);
+  }
   ex.bytes_in = body.size();
-  std::string content_type(info.content_type);
-  info.content_type = content_type;
   auto reply = co_await run_blocking(
       ctx_.workers, [&] { return ctx_.registry.put_manifest(name, ref, info, body); });
   co_return co_await write_reply(std::move(reply), ex);

@@ -18,6 +18,7 @@
 #include "registry/registry.hpp"
 #include "server/server.hpp"
 #include "storage/blob_store.hpp"
+#include "storage/clock.hpp"
 #include "storage/metadata_store.hpp"
 #include "storage/upload_store.hpp"
 
@@ -149,11 +150,7 @@ class UploadJanitor {
     }
   }
   void sweep() {
-    auto now = std::chrono::system_clock::now();
-    auto cutoff = std::chrono::duration_cast<std::chrono::seconds>(
-                      (now - std::chrono::hours(expiry_hours_)).time_since_epoch())
-                      .count();
-    auto removed = uploads_.expire(cutoff);
+    auto removed = uploads_.expire(storage::unix_now() - std::int64_t{expiry_hours_} * 3600);
     if (removed && *removed > 0) {
       std::fprintf(stderr, "drydock: removed %zu abandoned upload session(s)\n", *removed);
     }

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "storage/clock.hpp"
 #include "storage/posix_io.hpp"
 
 namespace drydock::storage {
@@ -61,12 +62,6 @@ Result<std::string> random_uuid() {
     out.push_back(kHexDigits[b[i] & 0x0f]);
   }
   return out;
-}
-
-std::int64_t now_unix() {
-  using std::chrono::system_clock;
-  return std::chrono::duration_cast<std::chrono::seconds>(system_clock::now().time_since_epoch())
-      .count();
 }
 
 // Feeds the first `size` bytes of `fd` (or all of it when size is nullopt)
@@ -305,7 +300,7 @@ Result<UploadStatus> UploadStore::create(std::string_view repo) {
   fs::path path = impl_->path_of(*id);
   UniqueFd fd = posix::open_fd(path, O_RDWR | O_CREAT | O_EXCL);
   if (!fd.valid()) return io_error("create", path, errno);
-  if (Result<void> r = impl_->meta.add_upload({*id, std::string(repo), now_unix()}); !r) {
+  if (Result<void> r = impl_->meta.add_upload({*id, std::string(repo), unix_now()}); !r) {
     posix::unlink_if_exists(path);
     return std::unexpected(r.error());
   }
