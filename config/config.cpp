@@ -53,14 +53,53 @@ void read_registry(const std::filesystem::path& file, const json& r, RegistryCon
   read(file, r, "upload_expiry_hours", out.upload_expiry_hours);
 }
 
+void read_tls(const std::filesystem::path& file, const json& t, TlsConfig& out) {
+  check_keys(file, t, "tls.", {"cert", "key", "client_ca"});
+  std::string cert = out.cert, key = out.key, ca = out.client_ca;
+  read(file, t, "cert", cert);
+  read(file, t, "key", key);
+  read(file, t, "client_ca", ca);
+  out.cert = cert;
+  out.key = key;
+  out.client_ca = ca;
+}
+
+void read_auth(const std::filesystem::path& file, const json& a, AuthConfig& out) {
+  check_keys(file, a, "auth.",
+             {"enabled", "realm", "service", "issuer", "token_ttl_seconds", "refresh_token_days",
+              "anonymous_pull", "admin_user", "admin_password", "free_failures",
+              "max_delay_seconds"});
+  read(file, a, "enabled", out.enabled);
+  read(file, a, "realm", out.realm);
+  read(file, a, "service", out.service);
+  read(file, a, "issuer", out.issuer);
+  read(file, a, "token_ttl_seconds", out.token_ttl_seconds);
+  read(file, a, "refresh_token_days", out.refresh_token_days);
+  read(file, a, "anonymous_pull", out.anonymous_pull);
+  read(file, a, "admin_user", out.admin_user);
+  read(file, a, "admin_password", out.admin_password);
+  read(file, a, "free_failures", out.free_failures);
+  read(file, a, "max_delay_seconds", out.max_delay_seconds);
+  if (out.token_ttl_seconds == 0) fail(file, "auth.token_ttl_seconds must be > 0");
+}
+
 }  // namespace
+
+void validate(const Config& c) {
+  if (c.tls.cert.empty() != c.tls.key.empty()) {
+    throw std::runtime_error("TLS needs both a certificate and a key");
+  }
+  if (!c.tls.client_ca.empty() && c.tls.cert.empty()) {
+    throw std::runtime_error("tls.client_ca needs tls.cert and tls.key");
+  }
+}
 
 Config load_file(const std::filesystem::path& file, Config base) {
   std::ifstream in(file);
   if (!in) fail(file, "cannot open");
   json doc = json::parse(in, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
   if (doc.is_discarded()) fail(file, "not valid JSON");
-  check_keys(file, doc, "", {"listen", "data", "server", "registry"});
+  check_keys(file, doc, "", {"listen", "data", "server", "registry", "tls", "auth"});
   if (doc.contains("listen")) {
     std::string listen;
     read(file, doc, "listen", listen);
@@ -73,6 +112,8 @@ Config load_file(const std::filesystem::path& file, Config base) {
   }
   if (doc.contains("server")) read_server(file, doc["server"], base.server);
   if (doc.contains("registry")) read_registry(file, doc["registry"], base.registry);
+  if (doc.contains("tls")) read_tls(file, doc["tls"], base.tls);
+  if (doc.contains("auth")) read_auth(file, doc["auth"], base.auth);
   return base;
 }
 

@@ -32,10 +32,39 @@ struct StorageConfig {
   std::filesystem::path data_dir = "data";
 };
 
+// TLS for the listener. Empty cert/key: plain HTTP.
+struct TlsConfig {
+  std::filesystem::path cert;       // PEM certificate chain
+  std::filesystem::path key;        // PEM private key
+  std::filesystem::path client_ca;  // PEM CA bundle; set: clients must present a cert it signed
+  bool enabled() const { return !cert.empty(); }
+};
+
+// Authentication and authorization (auth/). Disabled: everyone may do
+// everything (the embedded default for a first local run; logged loudly).
+struct AuthConfig {
+  bool enabled = false;
+  std::string realm;              // token endpoint URL in challenges; empty: from the Host header
+  std::string service = "drydock";  // `service` in challenges, `aud` in tokens
+  std::string issuer = "drydock";   // `iss` in tokens
+  unsigned token_ttl_seconds = 300;  // bearer tokens from the token endpoint
+  unsigned refresh_token_days = 90;  // refresh tokens (docker login's identity token)
+  std::vector<std::string> anonymous_pull;  // repository patterns anyone may pull
+  // The first admin for container deployments: created at startup when no
+  // user of that name exists. Also from DRYDOCK_ADMIN_USER and
+  // DRYDOCK_ADMIN_PASSWORD (the environment wins over the file).
+  std::string admin_user;
+  std::string admin_password;
+  unsigned free_failures = 5;         // failed logins per user / address before slowing down
+  unsigned max_delay_seconds = 300;   // the longest wait imposed after repeated failures
+};
+
 struct Config {
   ServerConfig server;
   RegistryConfig registry;
   StorageConfig storage;
+  TlsConfig tls;
+  AuthConfig auth;
 };
 
 // Reads a JSON config file. Every key is optional; unknown keys are an error
@@ -47,8 +76,17 @@ struct Config {
 //                   "body_timeout_seconds": 300, "header_limit_bytes": 16384,
 //                   "shutdown_grace_seconds": 30, "access_log": true },
 //     "registry": { "max_manifest_bytes": 4194304, "chunk_min_length": 0,
-//                   "upload_expiry_hours": 168 } }
+//                   "upload_expiry_hours": 168 },
+//     "tls":      { "cert": "cert.pem", "key": "key.pem", "client_ca": "" },
+//     "auth":     { "enabled": true, "realm": "", "service": "drydock", "issuer": "drydock",
+//                   "token_ttl_seconds": 300, "refresh_token_days": 90,
+//                   "anonymous_pull": ["public/**"], "admin_user": "", "admin_password": "",
+//                   "free_failures": 5, "max_delay_seconds": 300 } }
 Config load_file(const std::filesystem::path& file, Config base = {});
+
+// Checks what no single key can: TLS cert and key come together, a client CA
+// needs TLS. Throws std::runtime_error.
+void validate(const Config& c);
 
 // Parses "HOST:PORT", "[v6]:PORT" or ":PORT" into the server config.
 // Throws std::runtime_error on a malformed value.

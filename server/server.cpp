@@ -30,10 +30,12 @@ unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }
 }  // namespace
 
 struct Server::Impl {
-  Impl(const config::ServerConfig& cfg, registry::Registry& reg)
+  Impl(const config::ServerConfig& cfg, registry::Registry& reg, auth::Authenticator* auth,
+       const config::TlsConfig& tls_cfg)
       : config(cfg),
+        tls(tls_cfg),
         workers(or_default(cfg.worker_threads, 2 * cores())),
-        ctx{config, reg, workers, tracker},
+        ctx{config, reg, workers, tracker, auth},
         strand(asio::make_strand(ioc)),
         acceptor(strand),
         grace(strand) {}
@@ -42,6 +44,7 @@ struct Server::Impl {
   void begin_stop();
 
   config::ServerConfig config;
+  config::TlsConfig tls;
   asio::io_context ioc;
   asio::thread_pool workers;
   SessionTracker tracker;
@@ -94,8 +97,9 @@ void Server::Impl::begin_stop() {
   tracker.on_empty([this] { asio::post(strand, [this] { grace.cancel(); }); });
 }
 
-Server::Server(const config::ServerConfig& config, registry::Registry& registry)
-    : impl_(std::make_unique<Impl>(config, registry)) {}
+Server::Server(const config::ServerConfig& config, registry::Registry& registry,
+               auth::Authenticator* auth, const config::TlsConfig& tls)
+    : impl_(std::make_unique<Impl>(config, registry, auth, tls)) {}
 
 Server::~Server() { stop(); }
 

@@ -9,6 +9,9 @@
 namespace drydock::registry {
 class Registry;
 }
+namespace drydock::auth {
+class Authenticator;
+}
 
 namespace drydock::server {
 
@@ -18,7 +21,10 @@ namespace drydock::server {
 // quickly.
 class Server {
  public:
-  Server(const config::ServerConfig& config, registry::Registry& registry);
+  // `auth` null: authentication disabled (every request allowed). `tls`
+  // without a certificate: plain HTTP.
+  Server(const config::ServerConfig& config, registry::Registry& registry,
+         auth::Authenticator* auth = nullptr, const config::TlsConfig& tls = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

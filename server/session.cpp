@@ -48,7 +48,11 @@ Session::Session(asio::ip::tcp::socket socket, ServerContext& ctx)
     : stream_(std::move(socket)),
       buffer_(ctx.config.header_limit_bytes + 64 * 1024),
       ctx_(ctx),
-      watchdog_(stream_.get_executor()) {}
+      watchdog_(stream_.get_executor()) {
+  beast::error_code ec;
+  auto remote = stream_.socket().remote_endpoint(ec);
+  if (!ec) peer_address_ = remote.address().to_string();
+}
 
 Session::~Session() = default;
 

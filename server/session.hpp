@@ -21,6 +21,10 @@
 #include "config/config.hpp"
 #include "registry/registry.hpp"
 
+namespace drydock::auth {
+class Authenticator;
+}
+
 namespace drydock::server {
 
 namespace asio = boost::asio;
@@ -35,6 +39,7 @@ struct ServerContext {
   registry::Registry& registry;
   asio::thread_pool& workers;
   SessionTracker& tracker;
+  auth::Authenticator* auth = nullptr;  // null: authentication disabled
   std::atomic<bool> stopping{false};
 };
 
@@ -97,6 +102,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                                                 Exchange& ex);
 
   beast::tcp_stream stream_;
+  std::string peer_address_;  // the client's IP, for rate limiting and logs
   beast::flat_buffer buffer_;
   ServerContext& ctx_;
   asio::steady_timer watchdog_;

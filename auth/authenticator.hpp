@@ -1,0 +1,130 @@
+#pragma once
+
+// The access decision for one registry request, and the token endpoint of
+// the Docker token flow (https://distribution.github.io/distribution/spec/auth/token/).
+// Transport-neutral: header values and form bodies in, decisions and JSON
+// bodies out; server/ turns them into HTTP.
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "auth/access.hpp"
+#include "auth/auth_store.hpp"
+#include "auth/jwt.hpp"
+#include "auth/rate_limiter.hpp"
+
+namespace drydock::auth {
+
+struct AuthOptions {
+  std::string service = "drydock";  // challenge `service`, token `aud`
+  std::string issuer = "drydock";   // token `iss`
+  std::int64_t token_ttl_seconds = 300;
+  std::int64_t refresh_ttl_seconds = 90 * 86400;
+  std::vector<std::string> anonymous_pull;  // patterns anyone may pull
+  RateLimit rate_limit;
+};
+
+// What a request needs.
+enum class Resource {
+  kBase,        // GET /v2/: any authenticated caller (or anyone, if anonymous pull is on)
+  kCatalog,     // GET /v2/_catalog: any caller; the list is filtered by pull rights
+  kRepository,  // everything under /v2/<name>/
+};
+
+struct Requirement {
+  Resource resource = Resource::kBase;
+  std::string repository;  // kRepository only
+  ActionSet actions;       // kRepository only
+};
+
+struct Decision {
+  enum class Kind {
+    kAllow,      // go on, as `who`
+    kChallenge,  // 401 UNAUTHORIZED + WWW-Authenticate: `challenge`
+    kDeny,       // 403 DENIED: authenticated, but lacks the right
+    kTooMany,    // 429 TOOMANYREQUESTS: too many failed logins; Retry-After
+  };
+  Kind kind = Kind::kChallenge;
+  Principal who;
+  std::string challenge;
+  std::string message;
+  unsigned retry_after = 0;
+};
+
+// An answer of the token endpoint.
+struct TokenReply {
+  unsigned status = 200;  // 200, 400, 401, 429
+  std::string body;       // JSON
+  std::string challenge;  // 401: WWW-Authenticate value (Basic realm=...)
+  unsigned retry_after = 0;
+};
+
+// Parameters of a token request (query of GET, or the POST form).
+struct TokenRequest {
+  std::string service;
+  std::vector<std::string> scopes;  // each entry may hold several space-separated scopes
+  bool offline_token = false;       // GET: also return a refresh token
+  std::string grant_type;           // POST: "password" or "refresh_token"
+  std::string username, password, refresh_token, client_id;
+};
+
+class Authenticator {
+ public:
+  Authenticator(AuthOptions options, AuthStore& store, const JwtSigner& signer);
+
+  // Decides one request. `authorization` is the Authorization header value
+  // (empty if none): "Basic ..." (a password or an access token secret) or
+  // "Bearer <jwt>". `address` is the client's IP (rate limiting). `realm`
+  // is the token endpoint URL used in challenges.
+  Decision authorize(std::string_view authorization, std::string_view address,
+                     const Requirement& need, std::string_view realm, std::int64_t now);
+
+  // What `who` may do on `repository`, anonymous-pull patterns included.
+  ActionSet allowed(const Principal& who, std::string_view repository) const;
+
+  // GET /token with optional Basic credentials in `authorization`.
+  TokenReply token_get(std::string_view authorization, std::string_view address,
+                       const TokenRequest& req, std::string_view realm, std::int64_t now);
+  // POST /token, OAuth2 form (grant_type=password|refresh_token).
+  TokenReply token_post(std::string_view address, const TokenRequest& req, std::string_view realm,
+                        std::int64_t now);
+
+  const AuthOptions& options() const { return options_; }
+
+ private:
+  struct Login {
+    std::optional<Principal> who;
+    unsigned retry_after = 0;  // > 0: refused by the rate limiter
+  };
+  Login login(std::string_view user, std::string_view secret, std::string_view address,
+              std::int64_t now);
+  Login basic(std::string_view authorization, std::string_view address, std::int64_t now);
+  std::optional<Principal> bearer(std::string_view token, std::int64_t now,
+                                  std::vector<AccessEntry>& access);
+  TokenReply issue(const Principal& who, const TokenRequest& req, bool with_refresh,
+                   std::int64_t now);
+  std::string challenge(std::string_view realm, const Requirement& need,
+                        std::string_view error) const;
+
+  AuthOptions options_;
+  AuthStore& store_;
+  const JwtSigner& signer_;
+  RateLimiter limiter_;
+  // Successful Basic logins, by a keyed hash of user and secret, for a few
+  // seconds: scrypt costs ~50-100 ms and Basic clients send credentials on
+  // every request.
+  struct Cached {
+    Principal who;
+    std::int64_t until = 0;
+  };
+  std::mutex cache_mu_;
+  std::unordered_map<std::string, Cached> cache_;
+  std::string cache_key_;  // random per process
+};
+
+}  // namespace drydock::auth
