@@ -21,12 +21,18 @@
 namespace drydock::auth {
 
 struct AuthOptions {
+  std::string realm;                // token endpoint URL for challenges; empty: the server's /token
   std::string service = "drydock";  // challenge `service`, token `aud`
   std::string issuer = "drydock";   // token `iss`
   std::int64_t token_ttl_seconds = 300;
   std::int64_t refresh_ttl_seconds = 90 * 86400;
   std::vector<std::string> anonymous_pull;  // patterns anyone may pull
   RateLimit rate_limit;
+  // Successful secret checks are remembered this long (scrypt per request
+  // would cost ~0.1 s each), so an old password keeps working for at most
+  // this delay after a change. Grants, deleted users and revoked access
+  // tokens take effect at once. 0: no cache.
+  std::int64_t login_cache_seconds = 10;
 };
 
 // What a request needs.
@@ -110,11 +116,18 @@ class Authenticator {
                    std::int64_t now);
   std::string challenge(std::string_view realm, const Requirement& need,
                         std::string_view error) const;
+  Decision decide(Principal who, const Requirement& need, std::string_view realm) const;
+  Decision decide_bearer(std::string_view token, const Requirement& need, std::string_view realm,
+                         std::int64_t now);
 
   AuthOptions options_;
   AuthStore& store_;
   const JwtSigner& signer_;
-  RateLimiter limiter_;
+  // Failed logins slow down the user name tried (after rate_limit's free
+  // failures) and, with four times the allowance, the client address: one
+  // attacked account does not lock out others behind the same address.
+  RateLimiter user_limiter_;
+  RateLimiter address_limiter_;
   // Successful Basic logins, by a keyed hash of user and secret, for a few
   // seconds: scrypt costs ~50-100 ms and Basic clients send credentials on
   // every request.

@@ -88,14 +88,23 @@ static void paginate(Reply& r, std::string_view path, const Page& page,
   r.header("Link", next_link(path, page.limit, items.back()));
 }
 
-Reply Registry::catalog(const Query& q) const {
+Reply Registry::catalog(const Query& q, const Visible& visible) const {
   auto page = parse_page(q);
   if (!page) return error_reply(page.error());
   std::vector<std::string> repos;
-  if (page->limit > 0) {
-    auto listed = meta_.list_repositories(page->last, page->limit + 1);
+  // One more than the page, so that paginate() knows whether to link on.
+  // Filtered out names are skipped batch by batch.
+  const std::size_t want = page->limit + 1;
+  std::string after = page->last;
+  while (page->limit > 0 && repos.size() < want) {
+    std::size_t batch = visible ? std::max<std::size_t>(want, 256) : want;
+    auto listed = meta_.list_repositories(after, batch);
     if (!listed) return storage_failure(listed.error());
-    repos = std::move(*listed);
+    for (auto& name : *listed) {
+      if (repos.size() < want && (!visible || visible(name))) repos.push_back(name);
+    }
+    if (listed->size() < batch) break;
+    after = listed->back();
   }
   Reply r;
   paginate(r, "/v2/_catalog", *page, repos);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -61,8 +62,10 @@ class Registry {
 
   // GET /v2/
   Reply base() const;
-  // GET /v2/_catalog?n=&last=
-  Reply catalog(const Query& q) const;
+  // GET /v2/_catalog?n=&last=. With `visible`, lists only the repositories
+  // it accepts (the caller's pull rights), paginated over that filtered list.
+  using Visible = std::function<bool(std::string_view repository)>;
+  Reply catalog(const Query& q, const Visible& visible = {}) const;
   // GET /v2/<name>/tags/list?n=&last=
   Reply tags(std::string_view name, const Query& q) const;
   // GET|HEAD /v2/<name>/manifests/<ref>

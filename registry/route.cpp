@@ -125,7 +125,19 @@ std::optional<std::string> Query::get(std::string_view key) const {
   return it->second;
 }
 
+std::vector<std::string> Query::get_all(std::string_view key) const {
+  std::vector<std::string> out;
+  auto [first, last] = values_.equal_range(key);
+  for (auto it = first; it != last; ++it) out.push_back(it->second);
+  return out;
+}
+
 bool Query::has(std::string_view key) const { return values_.find(key) != values_.end(); }
+
+void Query::erase(std::string_view key) {
+  auto [first, last] = values_.equal_range(key);
+  values_.erase(first, last);
+}
 
 std::optional<Target> split_target(std::string_view target) {
   const std::size_t q = target.find('?');

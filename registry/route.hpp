@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace drydock::registry {
 
@@ -38,7 +39,10 @@ class Query {
   // Parses "a=1&b=x%2Fy&c" (percent-decoding keys and values, '+' as space).
   static Query parse(std::string_view raw);
   std::optional<std::string> get(std::string_view key) const;
+  // Every value of `key`, in the order given.
+  std::vector<std::string> get_all(std::string_view key) const;
   bool has(std::string_view key) const;
+  void erase(std::string_view key);
 
  private:
   std::multimap<std::string, std::string, std::less<>> values_;

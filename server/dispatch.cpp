@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "auth/authenticator.hpp"
 #include "registry/route.hpp"
 #include "server/blocking.hpp"
 #include "server/session.hpp"
@@ -86,6 +87,7 @@ struct Call {
   const registry::Route& route;
   const registry::Query& query;
   const registry::RequestInfo& info;
+  const auth::Principal& who;
   bool read() const { return verb == http::verb::get || verb == http::verb::head; }
 };
 
@@ -125,7 +127,12 @@ asio::awaitable<Reply> answer(ServerContext& ctx, const Call& c) {
     case Endpoint::kBase:
       co_return c.read() ? reg.base() : method_not_allowed();
     case Endpoint::kCatalog:
-      co_return c.read() ? reg.catalog(c.query) : method_not_allowed();
+      if (!c.read()) co_return method_not_allowed();
+      if (ctx.auth == nullptr) co_return reg.catalog(c.query);
+      // Only the repositories the caller may pull are listed.
+      co_return reg.catalog(c.query, [&](std::string_view repo) {
+        return ctx.auth->allowed(c.who, repo).has(auth::Action::kPull);
+      });
     case Endpoint::kTags:
       co_return c.read() ? reg.tags(name, c.query) : method_not_allowed();
     case Endpoint::kReferrers:
@@ -154,8 +161,22 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
     co_await reply_and_close(400, "malformed request target");
     co_return false;
   }
-  auto route = registry::parse_route(target->path);
   auto query = registry::Query::parse(target->raw_query);
+  if (ctx_.auth != nullptr && target->path == "/token") co_return co_await handle_token(p, ex, query);
+  auto route = registry::parse_route(target->path);
+  auth::Principal who;
+  if (ctx_.auth != nullptr) {
+    auto allowed = co_await authorize(p, ex, route);
+    if (!allowed) co_return ex.keep_alive;  // refused, and answered
+    who = std::move(*allowed);
+    // Mounting needs pull on the source too; without it the blob is simply
+    // not mountable, and the spec's fallback (a fresh upload session) applies.
+    auto from = query.get("from");
+    if (route.endpoint == Endpoint::kUploads && query.has("mount") &&
+        (!from || !ctx_.auth->allowed(who, *from).has(auth::Action::kPull))) {
+      query.erase("mount");
+    }
+  }
   std::string accept;
   auto info = request_info(p, accept);
   auto verb = p.get().method();
@@ -181,7 +202,7 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
 
   // Everything else has no meaningful body.
   if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
-  Call call{verb, ex.head, route, query, info};
+  Call call{verb, ex.head, route, query, info, who};
   co_return co_await write_reply(co_await answer(ctx_, call), ex);
 }
 

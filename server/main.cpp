@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "auth/authenticator.hpp"
 #include "registry/registry.hpp"
+#include "server/admin_cli.hpp"
 #include "server/server.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/clock.hpp"
@@ -30,10 +32,12 @@ constexpr const char* kUsage = R"(drydock: an OCI container registry with a buil
 
 Usage:
   drydock serve [options]     run the registry server
+  drydock user|grant|token    manage users, permissions and access tokens
   drydock --help              this text
   drydock serve --help        the server's options
 
 Run `drydock serve --help` for every option of the server.
+
 )";
 
 constexpr const char* kServeUsage =
@@ -61,6 +65,21 @@ Options (flags override the config file, which overrides the defaults):
                       free port, printed as "listening on HOST:PORT")
   --data DIR          data directory: blobs, uploads and the SQLite metadata
                       database (default ./data)
+  --auth              require authentication (auth.enabled in the config): users
+                      and tokens (see `drydock user --help`), Basic auth and the
+                      Docker token flow at /token. The config's "auth" section:
+                        { "enabled": true, "realm": "", "service": "drydock",
+                          "issuer": "drydock", "token_ttl_seconds": 300,
+                          "refresh_token_days": 90,
+                          "anonymous_pull": ["public/**"],
+                          "admin_user": "", "admin_password": "",
+                          "free_failures": 5, "max_delay_seconds": 300 }
+                      realm: the token endpoint URL put in challenges (default:
+                      this server's /token as the client reached it).
+                      anonymous_pull: repository patterns anyone may pull.
+                      admin_user/admin_password (or DRYDOCK_ADMIN_USER and
+                      DRYDOCK_ADMIN_PASSWORD): the first admin, created at start.
+                      Without --auth everyone may push, pull and delete.
   --no-access-log     do not log one line per request
   --help              this text
 
@@ -73,6 +92,7 @@ struct ServeFlags {
   std::optional<std::string> listen;
   std::optional<std::string> data;
   bool no_access_log = false;
+  bool auth = false;
   bool help = false;
 };
 
@@ -94,6 +114,8 @@ ServeFlags parse_serve_flags(const std::vector<std::string>& args) {
       f.data = value("--data");
     } else if (a == "--no-access-log") {
       f.no_access_log = true;
+    } else if (a == "--auth") {
+      f.auth = true;
     } else {
       throw std::runtime_error("unknown option " + a + " (see drydock serve --help)");
     }
@@ -107,6 +129,7 @@ config::Config build_config(const ServeFlags& f) {
   if (f.listen) config::apply_listen(c.server, *f.listen);
   if (f.data) c.storage.data_dir = *f.data;
   if (f.no_access_log) c.server.access_log = false;
+  if (f.auth) c.auth.enabled = true;
   return c;
 }
 
@@ -176,11 +199,17 @@ int serve(const ServeFlags& flags) {
       blobs, meta, uploads,
       registry::RegistryOptions{c.registry.max_manifest_bytes, c.registry.chunk_min_length});
   UploadJanitor janitor(uploads, c.registry.upload_expiry_hours);
-  server::Server srv(c.server, reg);
+  std::unique_ptr<server::AuthRuntime> auth;
+  if (c.auth.enabled) auth = std::make_unique<server::AuthRuntime>(c);
+  server::Server srv(c.server, reg, auth ? &auth->authenticator() : nullptr, c.tls);
   srv.start();
-  std::fprintf(stderr,
-               "drydock: WARNING: authentication is DISABLED: anyone who can reach this port "
-               "can push, pull and delete\n");
+  if (auth) {
+    std::fprintf(stderr, "drydock: authentication is on (token endpoint /token)\n");
+  } else {
+    std::fprintf(stderr,
+                 "drydock: WARNING: authentication is DISABLED: anyone who can reach this port "
+                 "can push, pull and delete (turn it on with --auth)\n");
+  }
   std::fprintf(stderr, "drydock: data in %s\n", std::filesystem::absolute(data).c_str());
   std::printf("listening on %s\n", srv.listen_address().c_str());
   std::fflush(stdout);
@@ -208,6 +237,9 @@ int main(int argc, char** argv) {
         return 0;
       }
       return serve(flags);
+    }
+    if (server::is_admin_command(args[0])) {
+      return server::run_admin_command(args[0], {args.begin() + 1, args.end()});
     }
     std::fprintf(stderr, "drydock: unknown command '%s'\n\n%s", args[0].c_str(), kUsage);
     return 2;

@@ -38,7 +38,9 @@ struct Server::Impl {
         ctx{config, reg, workers, tracker, auth},
         strand(asio::make_strand(ioc)),
         acceptor(strand),
-        grace(strand) {}
+        grace(strand) {
+    ctx.tls = tls.enabled();
+  }
 
   asio::awaitable<void> accept_loop();
   void begin_stop();

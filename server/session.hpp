@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 
+#include "auth/access.hpp"
 #include "config/config.hpp"
 #include "registry/registry.hpp"
 
@@ -40,6 +41,7 @@ struct ServerContext {
   asio::thread_pool& workers;
   SessionTracker& tracker;
   auth::Authenticator* auth = nullptr;  // null: authentication disabled
+  bool tls = false;                     // the listener speaks HTTPS
   std::atomic<bool> stopping{false};
 };
 
@@ -94,6 +96,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // dispatch.cpp: routing and the streamed-body handlers.
   asio::awaitable<bool> dispatch(RequestParser& p, Exchange& ex);
+  // auth_routes.cpp: the access check before each registry request, and the
+  // token endpoint. authorize() answers a refused request itself and
+  // returns nullopt; else the principal to serve the request as.
+  asio::awaitable<std::optional<auth::Principal>> authorize(RequestParser& p, Exchange& ex,
+                                                            const registry::Route& route);
+  asio::awaitable<bool> handle_token(RequestParser& p, Exchange& ex, const registry::Query& query);
+  std::string realm(const RequestParser& p) const;
   asio::awaitable<bool> handle_manifest_put(RequestParser& p, Exchange& ex, std::string name,
                                             std::string ref, registry::RequestInfo info);
   asio::awaitable<bool> handle_upload(RequestParser& p, Exchange& ex, registry::UploadStep step);

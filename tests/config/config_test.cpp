@@ -73,6 +73,59 @@ TEST_F(ConfigFileTest, EveryKeyIsRead) {
   EXPECT_EQ(c.registry.upload_expiry_hours, 24u);
 }
 
+TEST_F(ConfigFileTest, TlsAndAuthSectionsAreRead) {
+  Config c = load_file(write(R"({
+    "tls": {"cert": "/etc/d/cert.pem", "key": "/etc/d/key.pem", "client_ca": "/etc/d/ca.pem"},
+    "auth": {"enabled": true, "realm": "https://r.example/token", "service": "svc",
+             "issuer": "iss", "token_ttl_seconds": 60, "refresh_token_days": 7,
+             "anonymous_pull": ["public/**", "mirror/*"], "admin_user": "root",
+             "admin_password": "pw", "free_failures": 3, "max_delay_seconds": 30}
+  })"));
+  EXPECT_EQ(c.tls.cert, std::filesystem::path("/etc/d/cert.pem"));
+  EXPECT_EQ(c.tls.key, std::filesystem::path("/etc/d/key.pem"));
+  EXPECT_EQ(c.tls.client_ca, std::filesystem::path("/etc/d/ca.pem"));
+  EXPECT_TRUE(c.tls.enabled());
+  EXPECT_TRUE(c.auth.enabled);
+  EXPECT_EQ(c.auth.realm, "https://r.example/token");
+  EXPECT_EQ(c.auth.service, "svc");
+  EXPECT_EQ(c.auth.issuer, "iss");
+  EXPECT_EQ(c.auth.token_ttl_seconds, 60u);
+  EXPECT_EQ(c.auth.refresh_token_days, 7u);
+  EXPECT_EQ(c.auth.anonymous_pull, (std::vector<std::string>{"public/**", "mirror/*"}));
+  EXPECT_EQ(c.auth.admin_user, "root");
+  EXPECT_EQ(c.auth.admin_password, "pw");
+  EXPECT_EQ(c.auth.free_failures, 3u);
+  EXPECT_EQ(c.auth.max_delay_seconds, 30u);
+  EXPECT_NO_THROW(validate(c));
+}
+
+TEST_F(ConfigFileTest, AuthAndTlsDefaultsAreOff) {
+  Config c;
+  EXPECT_FALSE(c.auth.enabled);
+  EXPECT_FALSE(c.tls.enabled());
+  EXPECT_TRUE(c.auth.anonymous_pull.empty());
+  EXPECT_NE(error_of(R"({"auth": {"enable": true}})").find("auth.enable"), std::string::npos);
+  EXPECT_NE(error_of(R"({"tls": {"certificate": "x"}})").find("tls.certificate"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"auth": {"anonymous_pull": "public/**"}})").find("anonymous_pull"),
+            std::string::npos);
+}
+
+TEST(Validate, TlsNeedsCertAndKeyTogether) {
+  Config c;
+  c.tls.cert = "cert.pem";
+  EXPECT_THROW(validate(c), std::runtime_error);
+  c.tls.cert.clear();
+  c.tls.key = "key.pem";
+  EXPECT_THROW(validate(c), std::runtime_error);
+  c.tls.key.clear();
+  c.tls.client_ca = "ca.pem";
+  EXPECT_THROW(validate(c), std::runtime_error);
+  c.tls.cert = "cert.pem";
+  c.tls.key = "key.pem";
+  EXPECT_NO_THROW(validate(c));
+}
+
 TEST_F(ConfigFileTest, MissingKeysKeepTheBase) {
   Config base;
   base.server.listen_port = 7000;

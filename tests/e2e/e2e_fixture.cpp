@@ -78,6 +78,9 @@ void E2E::SetUp() {
   tmp_dir_ = make_temp_dir();
   ASSERT_FALSE(tmp_dir_.empty()) << "mkdtemp failed";
   options.work_dir = tmp_dir_;
+  if (options.kind == RegistryKind::kDrydock) {
+    ASSERT_NO_FATAL_FAILURE(configure_registry(&options));
+  }
   std::string error;
   registry_ = RegistryServer::start(options, &error);
   ASSERT_NE(registry_, nullptr) << "starting " << options.binary << ": " << error;

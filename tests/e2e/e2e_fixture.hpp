@@ -37,6 +37,9 @@ class E2E : public ::testing::Test {
  protected:
   void SetUp() override;
   void TearDown() override;
+  // Called before the registry starts, with tmp_dir_ made: a fixture may
+  // add arguments, environment or TLS (see RegistryOptions).
+  virtual void configure_registry(RegistryOptions* /*options*/) {}
 
   // Runs a bash command line; see run_command.
   CommandResult sh(const std::string& command,

@@ -77,7 +77,8 @@ std::unique_ptr<RegistryServer> RegistryServer::start(const RegistryOptions& opt
       server->port_ = pick_free_port();
       write_reference_config(options.work_dir / "reference.yml", server->data_dir_, server->port_);
     }
-    if (!server->spawn(options.binary, error)) return nullptr;
+    server->ca_cert_ = options.ca_cert;
+    if (!server->spawn(options, error)) return nullptr;
     bool ready =
         options.kind == RegistryKind::kDrydock ? server->wait_for_drydock_port(error) : true;
     if (ready && server->wait_until_serving(error)) return server;
@@ -87,10 +88,12 @@ std::unique_ptr<RegistryServer> RegistryServer::start(const RegistryOptions& opt
   return nullptr;
 }
 
-bool RegistryServer::spawn(const std::filesystem::path& binary, std::string* error) {
+bool RegistryServer::spawn(const RegistryOptions& options, std::string* error) {
+  const auto& binary = options.binary;
   std::vector<std::string> args;
   if (kind_ == RegistryKind::kDrydock) {
     args = {binary.string(), "serve", "--listen", "127.0.0.1:0", "--data", data_dir_.string()};
+    args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   } else {
     args = {binary.string(), "serve", (work_dir_ / "reference.yml").string()};
   }
@@ -105,6 +108,7 @@ bool RegistryServer::spawn(const std::filesystem::path& binary, std::string* err
     ::dup2(::open("/dev/null", O_RDONLY | O_CLOEXEC), 0);
     ::dup2(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), 1);
     ::dup2(::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), 2);
+    for (const auto& [name, value] : options.env) ::setenv(name.c_str(), value.c_str(), 1);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
@@ -141,8 +145,13 @@ bool RegistryServer::wait_until_serving(std::string* error) {
   const auto deadline = Clock::now() + 30s;
   CommandResult last;
   while (Clock::now() < deadline) {
-    last = run_command("curl -sS -o /dev/null -w '%{http_code}' " + base_url() + "/v2/", 10s);
-    if (last.ok() && last.output == "200") return true;
+    last = run_command("curl -sS " + curl_tls() + " -o /dev/null -w '%{http_code}' " + base_url() +
+                           "/v2/",
+                       10s);
+    // With authentication on, the challenge (401) is the healthy answer.
+    if (last.ok() && (last.output == "200" || (!ca_cert_.empty() && last.output == "401"))) {
+      return true;
+    }
     if (exited()) {
       *error = "registry exited (status " + std::to_string(exit_status_) +
                ") before GET /v2/ answered 200";
@@ -196,7 +205,14 @@ std::string RegistryServer::logs() const {
 
 std::string RegistryServer::host() const { return "localhost:" + std::to_string(port_); }
 
-std::string RegistryServer::base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+std::string RegistryServer::base_url() const {
+  if (!ca_cert_.empty()) return "https://localhost:" + std::to_string(port_);
+  return "http://127.0.0.1:" + std::to_string(port_);
+}
+
+std::string RegistryServer::curl_tls() const {
+  return ca_cert_.empty() ? "" : "--cacert " + shell_quote(ca_cert_.string());
+}
 
 std::filesystem::path RegistryServer::blobs_dir() const {
   // Drydock: DATA/blobs/sha256/ab/<hex>. Distribution: .../blobs/sha256/ab/<hex>/data.

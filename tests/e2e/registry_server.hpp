@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace drydock::e2e {
 
@@ -17,6 +19,12 @@ struct RegistryOptions {
   std::filesystem::path binary;
   // Fresh, empty directory: the data dir, the reference's config and both logs go below.
   std::filesystem::path work_dir;
+  // Drydock only: more `serve` arguments, environment for the process, and
+  // the CA that signed its TLS certificate (set: the registry speaks HTTPS,
+  // and answering GET /v2/ with 401 counts as up).
+  std::vector<std::string> extra_args;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::filesystem::path ca_cert;
 };
 
 // A registry process on a free loopback port with its own data directory.
@@ -33,8 +41,10 @@ class RegistryServer {
   // Registry host as image references name it: "localhost:PORT". Docker and podman
   // treat loopback registries as plain HTTP.
   std::string host() const;
-  // "http://127.0.0.1:PORT", for curl.
+  // "http://127.0.0.1:PORT", for curl; "https://localhost:PORT" with TLS.
   std::string base_url() const;
+  // curl's options to trust the registry ("--cacert CA" with TLS, else "").
+  std::string curl_tls() const;
   const std::filesystem::path& data_dir() const { return data_dir_; }
   // The directory holding one file per stored blob (layouts differ per registry).
   std::filesystem::path blobs_dir() const;
@@ -49,7 +59,7 @@ class RegistryServer {
 
  private:
   RegistryServer(RegistryKind kind, std::filesystem::path work_dir);
-  bool spawn(const std::filesystem::path& binary, std::string* error);
+  bool spawn(const RegistryOptions& options, std::string* error);
   bool wait_for_drydock_port(std::string* error);
   bool wait_until_serving(std::string* error);
   bool exited();
@@ -57,6 +67,7 @@ class RegistryServer {
   RegistryKind kind_;
   std::filesystem::path work_dir_;
   std::filesystem::path data_dir_;
+  std::filesystem::path ca_cert_;
   pid_t pid_ = -1;
   int port_ = 0;
   int exit_status_ = 0;

@@ -143,6 +143,16 @@ TEST(Query, RepeatedKeysGiveTheFirst) {
   EXPECT_EQ(q.get("digest"), "sha256:a");
 }
 
+TEST(Query, GetAllKeepsOrderAndEraseRemovesEveryValue) {
+  auto q = Query::parse("scope=repository%3Aa%3Apull&x=1&scope=repository:b:push");
+  EXPECT_EQ(q.get_all("scope"),
+            (std::vector<std::string>{"repository:a:pull", "repository:b:push"}));
+  EXPECT_TRUE(q.get_all("missing").empty());
+  q.erase("scope");
+  EXPECT_FALSE(q.has("scope"));
+  EXPECT_EQ(q.get("x"), "1");
+}
+
 TEST(Query, EncodedKeysAndEmptyPairs) {
   const Query q = Query::parse("&&my%20key=v&&");
   EXPECT_EQ(q.get("my key"), "v");

@@ -46,7 +46,8 @@ struct ExecPlan {
 };
 
 // Runs in the child between fork and exec; async-signal-safe calls only.
-[[noreturn]] void exec_child(const ExecPlan& plan, pid_t parent, int out_fd, int err_fd) {
+[[noreturn]] void exec_child(const ExecPlan& plan, pid_t parent, int out_fd, int err_fd,
+                             int in_fd) {
   // Die with the test process, so a crashed test leaves no server behind.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(126);
@@ -56,20 +57,20 @@ struct ExecPlan {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig : {SIGPIPE, SIGTERM, SIGINT}) ::sigaction(sig, &dfl, nullptr);
-  int devnull = ::open("/dev/null", O_RDONLY);
-  if (devnull >= 0) ::dup2(devnull, 0);
+  int input = in_fd >= 0 ? in_fd : ::open("/dev/null", O_RDONLY);
+  if (input >= 0) ::dup2(input, 0);
   ::dup2(out_fd, 1);
   ::dup2(err_fd, 2);
   ::execve(plan.binary.c_str(), plan.argv.data(), environ);
   ::_exit(127);
 }
 
-pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
+pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd, int in_fd = -1) {
   ExecPlan plan(args);
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error(errno_text("fork"));
-  if (pid == 0) exec_child(plan, parent, out_fd, err_fd);
+  if (pid == 0) exec_child(plan, parent, out_fd, err_fd, in_fd);
   return pid;
 }
 
@@ -233,22 +234,31 @@ std::string ServerProcess::log_tail(std::size_t max) const {
 
 // --- one-shot CLI -----------------------------------------------------------------
 
-CliResult run_cli(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+CliResult run_cli(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
+                  std::optional<std::string> input) {
   ScratchDir dir;
   fs::path out_path = dir.path() / "out";
   fs::path err_path = dir.path() / "err";
+  int in_fd = -1;
+  if (input) {
+    fs::path in_path = dir.path() / "in";
+    std::ofstream(in_path, std::ios::binary) << *input;
+    in_fd = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
   int out_fd = open_log(out_path);
   int err_fd = open_log(err_path);
   pid_t pid = -1;
   try {
-    pid = spawn(args, out_fd, err_fd);
+    pid = spawn(args, out_fd, err_fd, in_fd);
   } catch (...) {
     ::close(out_fd);
     ::close(err_fd);
+    if (in_fd >= 0) ::close(in_fd);
     throw;
   }
   ::close(out_fd);
   ::close(err_fd);
+  if (in_fd >= 0) ::close(in_fd);
   CliResult r;
   auto status = poll_exit(pid, timeout);
   if (!status) {

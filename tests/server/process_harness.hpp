@@ -92,9 +92,11 @@ struct CliResult {
   std::string err;
 };
 
-// Runs `drydock <args...>` to completion (SIGKILL after `timeout`).
+// Runs `drydock <args...>` to completion (SIGKILL after `timeout`), with
+// `input` as its stdin (else /dev/null).
 CliResult run_cli(const std::vector<std::string>& args,
-                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
+                  std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                  std::optional<std::string> input = std::nullopt);
 
 // Polls connect() to 127.0.0.1:port until it is refused; true if refused
 // within `timeout`.
