@@ -42,8 +42,9 @@ Run `drydock serve --help` for every option of the server.
 
 constexpr const char* kServeUsage =
     R"(Usage: drydock serve [--config FILE] [--listen HOST:PORT] [--data DIR]
+                     [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 
-Serves the OCI distribution API (v2) over HTTP.
+Serves the OCI distribution API (v2) over HTTP, or HTTPS with a certificate.
 
 Options (flags override the config file, which overrides the defaults):
   --config FILE       JSON configuration file. Every option below, and more, can
@@ -57,7 +58,8 @@ Options (flags override the config file, which overrides the defaults):
                                       "access_log": true },
                           "registry": { "max_manifest_bytes": 4194304,
                                         "chunk_min_length": 0,
-                                        "upload_expiry_hours": 168 } }
+                                        "upload_expiry_hours": 168 },
+                          "tls": { "cert": "", "key": "", "client_ca": "" } }
                       io_threads/worker_threads 0 mean one per core / two per core.
                       Upload sessions older than upload_expiry_hours are removed
                       at startup and every hour (0: never).
@@ -80,8 +82,19 @@ Options (flags override the config file, which overrides the defaults):
                       admin_user/admin_password (or DRYDOCK_ADMIN_USER and
                       DRYDOCK_ADMIN_PASSWORD): the first admin, created at start.
                       Without --auth everyone may push, pull and delete.
+  --tls-cert FILE     serve HTTPS with this PEM certificate chain (server
+                      certificate first, then intermediates); needs --tls-key
+  --tls-key FILE      the certificate's PEM private key (not encrypted)
+  --tls-client-ca FILE
+                      mutual TLS: every client must present a certificate
+                      signed by a CA in this PEM bundle
   --no-access-log     do not log one line per request
   --help              this text
+
+TLS: 1.2 or 1.3; TLS 1.2 only with ECDHE and AES-GCM or ChaCha20-Poly1305.
+On SIGHUP the certificate, key and client CA are read again from the same
+files: new connections use them, open connections keep theirs; if they fail
+to load, the server goes on with the old ones and logs why.
 
 Stops gracefully on SIGINT or SIGTERM: in-flight requests finish (up to
 shutdown_grace_seconds), nothing half-written becomes visible.
@@ -91,6 +104,9 @@ struct ServeFlags {
   std::optional<std::string> config_file;
   std::optional<std::string> listen;
   std::optional<std::string> data;
+  std::optional<std::string> tls_cert;
+  std::optional<std::string> tls_key;
+  std::optional<std::string> tls_client_ca;
   bool no_access_log = false;
   bool auth = false;
   bool help = false;
@@ -112,6 +128,12 @@ ServeFlags parse_serve_flags(const std::vector<std::string>& args) {
       f.listen = value("--listen");
     } else if (a == "--data") {
       f.data = value("--data");
+    } else if (a == "--tls-cert") {
+      f.tls_cert = value("--tls-cert");
+    } else if (a == "--tls-key") {
+      f.tls_key = value("--tls-key");
+    } else if (a == "--tls-client-ca") {
+      f.tls_client_ca = value("--tls-client-ca");
     } else if (a == "--no-access-log") {
       f.no_access_log = true;
     } else if (a == "--auth") {
@@ -128,18 +150,23 @@ config::Config build_config(const ServeFlags& f) {
   if (f.config_file) c = config::load_file(*f.config_file, c);
   if (f.listen) config::apply_listen(c.server, *f.listen);
   if (f.data) c.storage.data_dir = *f.data;
+  if (f.tls_cert) c.tls.cert = *f.tls_cert;
+  if (f.tls_key) c.tls.key = *f.tls_key;
+  if (f.tls_client_ca) c.tls.client_ca = *f.tls_client_ca;
   if (f.no_access_log) c.server.access_log = false;
   if (f.auth) c.auth.enabled = true;
+  config::validate(c);
   return c;
 }
 
-// Blocks SIGINT/SIGTERM in every thread (call before any thread starts) so
-// that one thread can wait for them with sigwait.
-sigset_t block_stop_signals() {
+// Blocks SIGINT/SIGTERM (stop) and SIGHUP (reload) in every thread (call
+// before any thread starts) so that one thread can wait for them with sigwait.
+sigset_t block_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   return set;
@@ -187,9 +214,30 @@ class UploadJanitor {
   std::thread thread_;
 };
 
+// Waits for SIGINT or SIGTERM and returns it; reloads the TLS files on
+// each SIGHUP meanwhile.
+int wait_for_stop(const sigset_t& signals, server::Server& srv, bool tls) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig != SIGHUP) return sig;
+    if (!tls) {
+      std::fprintf(stderr, "drydock: SIGHUP: nothing to reload (TLS is off)\n");
+      continue;
+    }
+    auto reloaded = srv.reload_tls();
+    if (reloaded) {
+      std::fprintf(stderr, "drydock: TLS certificates reloaded\n");
+    } else {
+      std::fprintf(stderr, "drydock: TLS reload failed, keeping the current certificates: %s\n",
+                   reloaded.error().c_str());
+    }
+  }
+}
+
 int serve(const ServeFlags& flags) {
   config::Config c = build_config(flags);
-  sigset_t stop_signals = block_stop_signals();
+  sigset_t signals = block_signals();
   const auto& data = c.storage.data_dir;
   std::filesystem::create_directories(data);
   storage::FsBlobStore blobs(data);
@@ -211,10 +259,13 @@ int serve(const ServeFlags& flags) {
                  "can push, pull and delete (turn it on with --auth)\n");
   }
   std::fprintf(stderr, "drydock: data in %s\n", std::filesystem::absolute(data).c_str());
+  if (c.tls.enabled()) {
+    std::fprintf(stderr, "drydock: serving HTTPS\n");
+    if (!c.tls.client_ca.empty()) std::fprintf(stderr, "drydock: client certificates required\n");
+  }
   std::printf("listening on %s\n", srv.listen_address().c_str());
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
+  int sig = wait_for_stop(signals, srv, c.tls.enabled());
   std::fprintf(stderr, "drydock: %s received, stopping gracefully\n", strsignal(sig));
   srv.stop();
   std::fprintf(stderr, "drydock: stopped\n");

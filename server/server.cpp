@@ -18,6 +18,7 @@
 
 #include "server/session.hpp"
 #include "server/session_tracker.hpp"
+#include "server/tls_context.hpp"
 
 namespace drydock::server {
 
@@ -44,6 +45,7 @@ struct Server::Impl {
 
   asio::awaitable<void> accept_loop();
   void begin_stop();
+  std::shared_ptr<asio::ssl::context> current_tls();
 
   config::ServerConfig config;
   config::TlsConfig tls;
@@ -56,6 +58,10 @@ struct Server::Impl {
   asio::strand<asio::io_context::executor_type> strand;
   asio::ip::tcp::acceptor acceptor;
   asio::steady_timer grace;
+  // The context new connections get; null: plain HTTP. Replaced whole by a
+  // reload, so a session holding the old one is never affected.
+  std::mutex tls_mu;
+  std::shared_ptr<asio::ssl::context> tls_context;
   std::vector<std::thread> threads;
   std::mutex mu;
   std::condition_variable stopped_cv;
@@ -79,10 +85,15 @@ asio::awaitable<void> Server::Impl::accept_loop() {
     }
     beast::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-    auto session = std::make_shared<Session>(std::move(socket), ctx);
+    auto session = std::make_shared<Session>(std::move(socket), ctx, current_tls());
     auto executor = session->run_executor();
     asio::co_spawn(executor, session->run(), asio::detached);
   }
+}
+
+std::shared_ptr<asio::ssl::context> Server::Impl::current_tls() {
+  std::lock_guard lock(tls_mu);
+  return tls_context;
 }
 
 // Runs on the io_context: stop accepting, close idle connections, give busy
@@ -107,6 +118,7 @@ Server::~Server() { stop(); }
 
 std::uint16_t Server::start() {
   auto& i = *impl_;
+  if (i.tls.enabled()) i.tls_context = make_tls_context(i.tls);
   beast::error_code ec;
   auto address = asio::ip::make_address(i.config.listen_host, ec);
   if (ec) throw std::runtime_error("bad listen host: " + i.config.listen_host);
@@ -124,6 +136,20 @@ std::uint16_t Server::start() {
   for (unsigned t = 0; t < n; ++t) i.threads.emplace_back([&i] { i.ioc.run(); });
   i.started = true;
   return i.acceptor.local_endpoint().port();
+}
+
+std::expected<void, std::string> Server::reload_tls() {
+  auto& i = *impl_;
+  if (!i.tls.enabled()) return std::unexpected("TLS is not enabled");
+  std::shared_ptr<asio::ssl::context> fresh;
+  try {
+    fresh = make_tls_context(i.tls);
+  } catch (const std::exception& e) {
+    return std::unexpected(e.what());
+  }
+  std::lock_guard lock(i.tls_mu);
+  i.tls_context = std::move(fresh);
+  return {};
 }
 
 std::string Server::listen_address() const {

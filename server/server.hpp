@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <expected>
 #include <memory>
 #include <string>
 
@@ -22,16 +23,24 @@ namespace drydock::server {
 class Server {
  public:
   // `auth` null: authentication disabled (every request allowed). `tls`
-  // without a certificate: plain HTTP.
+  // without a certificate: plain HTTP; with one: HTTPS only.
   Server(const config::ServerConfig& config, registry::Registry& registry,
          auth::Authenticator* auth = nullptr, const config::TlsConfig& tls = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens (throws std::runtime_error on failure), then starts the
-  // network and worker threads. Returns the bound port (useful with port 0).
+  // Loads the TLS certificate and key if configured, binds and listens
+  // (throws std::runtime_error on failure, naming the file or address), then
+  // starts the network and worker threads. Returns the bound port (useful
+  // with port 0).
   std::uint16_t start();
+
+  // Reads the TLS files again (same paths) into a fresh context for new
+  // connections; open connections keep the one they started with. On
+  // failure the current context stays and the error says why. Safe from
+  // any thread, at any time after start().
+  std::expected<void, std::string> reload_tls();
 
   // Graceful stop: stops accepting, closes idle connections, lets in-flight
   // requests finish for up to shutdown_grace_seconds, then closes the rest

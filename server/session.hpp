@@ -1,6 +1,7 @@
 #pragma once
 
-// One HTTP/1.1 connection (server-private header: includes Beast).
+// One HTTP/1.1 connection, over TCP or TLS (server-private header: includes
+// Beast and, through stream.hpp, OpenSSL).
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
@@ -8,7 +9,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <chrono>
@@ -21,6 +21,7 @@
 #include "auth/access.hpp"
 #include "config/config.hpp"
 #include "registry/registry.hpp"
+#include "server/stream.hpp"
 
 namespace drydock::auth {
 class Authenticator;
@@ -69,7 +70,10 @@ struct BodyRead {
 // strand; handlers never run concurrently.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(asio::ip::tcp::socket socket, ServerContext& ctx);
+  // `tls` null: plain HTTP. Otherwise the session does a TLS handshake first
+  // and keeps this context for its whole life, whatever a reload installs.
+  Session(asio::ip::tcp::socket socket, ServerContext& ctx,
+          std::shared_ptr<asio::ssl::context> tls = nullptr);
   ~Session();
 
   asio::awaitable<void> run();
@@ -82,6 +86,10 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   // session.cpp: the connection loop and I/O primitives.
   asio::awaitable<bool> serve_one();
+  asio::awaitable<bool> handshake();
+  asio::awaitable<void> refuse_plain_http();
+  asio::awaitable<void> close_stream();
+  asio::awaitable<void> tls_shutdown();
   asio::awaitable<void> linger();
   asio::awaitable<void> reply_and_close(unsigned status, std::string_view message);
   asio::awaitable<BodyRead> read_body(RequestParser& p, std::span<std::byte> buf);
@@ -92,6 +100,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool expects_continue(const RequestParser& p) const;
   asio::awaitable<bool> write_reply(registry::Reply reply, Exchange& ex);
   asio::awaitable<bool> send_blob(registry::BlobBody& blob);
+  asio::awaitable<bool> copy_blob(registry::BlobBody& blob);
   void log(const Exchange& ex, unsigned status, std::uint64_t bytes_out) const;
 
   // dispatch.cpp: routing and the streamed-body handlers.
@@ -110,7 +119,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                                                 registry::UploadWrite& w,
                                                                 Exchange& ex);
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   std::string peer_address_;  // the client's IP, for rate limiting and logs
   beast::flat_buffer buffer_;
   ServerContext& ctx_;
@@ -122,6 +131,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t raw_left_ = 0;
   bool continue_sent_ = false;
   bool linger_ = false;
+  bool tls_up_ = false;  // handshake done: close_notify is owed at the end
   bool idle_ = true;
   bool closed_ = false;
 };

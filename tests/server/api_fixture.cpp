@@ -107,9 +107,22 @@ void ApiTest::start_server(const config::ServerConfig& c, registry::RegistryOpti
   meta_ = std::make_unique<storage::MetadataStore>(data / "metadata.db");
   uploads_ = std::make_unique<storage::UploadStore>(data / "uploads", *blobs_, *meta_);
   registry_ = std::make_unique<registry::Registry>(*blobs_, *meta_, *uploads_, options_);
-  server_ = std::make_unique<server::Server>(config_, *registry_);
+  server_ = std::make_unique<server::Server>(config_, *registry_, nullptr, server_tls_);
   port_ = server_->start();
-  client_.emplace(port_);
+  client_.emplace(make_client());
+}
+
+void ApiTest::use_tls(config::TlsConfig server, TlsOptions client) {
+  server_tls_ = std::move(server);
+  client_tls_ = std::move(client);
+}
+
+Connection ApiTest::connect() {
+  return client_tls_ ? Connection(port_, *client_tls_) : Connection(port_);
+}
+
+Client ApiTest::make_client() const {
+  return client_tls_ ? Client(port_, *client_tls_) : Client(port_);
 }
 
 void ApiTest::stop_server() {
@@ -130,7 +143,7 @@ void ApiTest::restart_server() {
 }
 
 void ApiTest::expect_alive() {
-  Client fresh(port_);
+  Client fresh = make_client();
   Response r = fresh.get("/v2/");
   EXPECT_EQ(r.status, 200u) << "the server no longer answers GET /v2/";
 }

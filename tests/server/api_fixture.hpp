@@ -95,12 +95,18 @@ class ApiTest : public ::testing::Test {
   void stop_server();
   // stop_server() + start_server() with the same config on the same data dir.
   void restart_server();
+  // From the next start_server() on: serve HTTPS with `server`, and let
+  // http(), connect(), make_client() and expect_alive() speak TLS with
+  // `client`.
+  void use_tls(config::TlsConfig server, TlsOptions client);
 
   const std::filesystem::path& data_dir() const { return temp_.path(); }
   std::uint16_t port() const { return port_; }
   server::Server& server() { return *server_; }
   Client& http() { return *client_; }
-  Connection connect() { return Connection(port_); }
+  // A new connection / client, over TLS after use_tls().
+  Connection connect();
+  Client make_client() const;
 
   // GET /v2/ on a new connection answers 200: the server is alive.
   void expect_alive();
@@ -126,6 +132,8 @@ class ApiTest : public ::testing::Test {
   TempDir temp_;
   config::ServerConfig config_;
   registry::RegistryOptions options_;
+  config::TlsConfig server_tls_;
+  std::optional<TlsOptions> client_tls_;
   std::unique_ptr<storage::FsBlobStore> blobs_;
   std::unique_ptr<storage::MetadataStore> meta_;
   std::unique_ptr<storage::UploadStore> uploads_;

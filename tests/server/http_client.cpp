@@ -3,11 +3,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 namespace drydock::testing {
@@ -39,6 +43,25 @@ void set_timeout(int fd, std::chrono::milliseconds t) {
   tv.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+// OpenSSL's queued errors as text, oldest first ("" if none).
+std::string tls_errors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+bool is_ip(const std::string& host) {
+  in_addr v4{};
+  in6_addr v6{};
+  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), &v6) == 1;
 }
 
 }  // namespace
@@ -140,21 +163,83 @@ Connection::Connection(std::uint16_t port, std::chrono::milliseconds timeout) {
   }
 }
 
+Connection::Connection(std::uint16_t port, const TlsOptions& tls, std::chrono::milliseconds timeout)
+    : Connection(port, timeout) {
+  start_tls(tls);
+}
+
+void Connection::start_tls(const TlsOptions& tls) {
+  // OpenSSL writes with write(2), which raises SIGPIPE on a connection the
+  // server has reset; that must fail a send, not kill the test process.
+  std::signal(SIGPIPE, SIG_IGN);
+  ERR_clear_error();
+  tls_ctx_ = SSL_CTX_new(TLS_client_method());
+  if (tls_ctx_ == nullptr) throw HttpError("SSL_CTX_new: " + tls_errors());
+  // A server that closes without close_notify reads as a plain end of stream.
+  SSL_CTX_set_options(tls_ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (tls.min_version) SSL_CTX_set_min_proto_version(tls_ctx_, tls.min_version);
+  if (tls.max_version) SSL_CTX_set_max_proto_version(tls_ctx_, tls.max_version);
+  if (!tls.ciphers.empty() && SSL_CTX_set_cipher_list(tls_ctx_, tls.ciphers.c_str()) != 1) {
+    throw HttpError("cipher list " + tls.ciphers + ": " + tls_errors());
+  }
+  if (!tls.ca.empty()) {
+    if (SSL_CTX_load_verify_locations(tls_ctx_, tls.ca.c_str(), nullptr) != 1) {
+      throw HttpError("CA " + tls.ca.string() + ": " + tls_errors());
+    }
+    SSL_CTX_set_verify(tls_ctx_, SSL_VERIFY_PEER, nullptr);
+  }
+  if (!tls.cert.empty() &&
+      (SSL_CTX_use_certificate_chain_file(tls_ctx_, tls.cert.c_str()) != 1 ||
+       SSL_CTX_use_PrivateKey_file(tls_ctx_, tls.key.c_str(), SSL_FILETYPE_PEM) != 1)) {
+    throw HttpError("client certificate " + tls.cert.string() + ": " + tls_errors());
+  }
+  ssl_ = SSL_new(tls_ctx_);
+  if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1) throw HttpError("SSL_new: " + tls_errors());
+  if (is_ip(tls.host)) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), tls.host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl_, tls.host.c_str());
+    SSL_set1_host(ssl_, tls.host.c_str());
+  }
+  errno = 0;
+  if (SSL_connect(ssl_) != 1) {
+    std::string why = tls_errors();
+    if (why.empty()) why = errno ? std::strerror(errno) : "connection closed";
+    throw HttpError("TLS handshake failed: " + why);
+  }
+}
+
 Connection::~Connection() { close(); }
 
 Connection::Connection(Connection&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), in_(std::move(other.in_)) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      tls_ctx_(std::exchange(other.tls_ctx_, nullptr)),
+      ssl_(std::exchange(other.ssl_, nullptr)),
+      in_(std::move(other.in_)) {}
 
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = std::exchange(other.fd_, -1);
+    tls_ctx_ = std::exchange(other.tls_ctx_, nullptr);
+    ssl_ = std::exchange(other.ssl_, nullptr);
     in_ = std::move(other.in_);
   }
   return *this;
 }
 
+void Connection::free_tls() noexcept {
+  if (ssl_) SSL_free(ssl_);
+  if (tls_ctx_) SSL_CTX_free(tls_ctx_);
+  ssl_ = nullptr;
+  tls_ctx_ = nullptr;
+}
+
+// TLS: close_notify first (best effort), as a well-behaved client does.
 void Connection::close() {
+  if (ssl_ && fd_ >= 0 && SSL_is_init_finished(ssl_)) SSL_shutdown(ssl_);
+  ERR_clear_error();
+  free_tls();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
@@ -163,22 +248,83 @@ void Connection::reset() {
   if (fd_ < 0) return;
   linger l{1, 0};
   ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  free_tls();  // no close_notify: the point is an abrupt end
   close();
 }
 
 void Connection::shutdown_write() {
+  if (ssl_ && fd_ >= 0) SSL_shutdown(ssl_);
   if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
 }
 
-bool Connection::try_send(std::string_view bytes) noexcept {
-  while (!bytes.empty()) {
+long Connection::send_some(std::string_view bytes, std::string& error) noexcept {
+  if (ssl_ == nullptr) {
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) error = errno_text("send");
+    return n;
+  }
+  ERR_clear_error();
+  int n =
+      SSL_write(ssl_, bytes.data(), static_cast<int>(std::min<std::size_t>(bytes.size(), 1 << 30)));
+  if (n > 0) return n;
+  int e = SSL_get_error(ssl_, n);
+  error = e == SSL_ERROR_WANT_WRITE ? "timed out sending" : "TLS send: " + tls_errors();
+  if (e == SSL_ERROR_SYSCALL) error = errno_text("TLS send");
+  return -1;
+}
+
+long Connection::recv_some(char* buf, std::size_t n, std::string& error) noexcept {
+  if (ssl_ == nullptr) {
+    for (;;) {
+      ssize_t got = ::recv(fd_, buf, n, 0);
+      if (got < 0 && errno == EINTR) continue;
+      if (got >= 0) return got;
+      error = errno == EAGAIN || errno == EWOULDBLOCK ? "timed out reading a response"
+                                                      : errno_text("recv");
+      return -1;
+    }
+  }
+  ERR_clear_error();
+  int got = SSL_read(ssl_, buf, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
+  if (got > 0) return got;
+  switch (SSL_get_error(ssl_, got)) {
+    case SSL_ERROR_ZERO_RETURN:
+      return 0;
+    case SSL_ERROR_WANT_READ:
+      error = "timed out reading a response";
+      return -1;
+    case SSL_ERROR_SYSCALL:
+      error = errno ? errno_text("TLS recv") : std::string("TLS recv: connection closed");
+      return -1;
+    default:
+      error = "TLS recv: " + tls_errors();
+      return -1;
+  }
+}
+
+bool Connection::try_send(std::string_view bytes) noexcept {
+  std::string error;
+  while (!bytes.empty()) {
+    long n = send_some(bytes, error);
+    if (n < 0 && errno == EINTR && ssl_ == nullptr) continue;
     if (n <= 0) return false;
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
   return true;
 }
+
+std::string Connection::peer_subject() const {
+  if (ssl_ == nullptr) return {};
+  X509* cert = SSL_get0_peer_certificate(ssl_);
+  if (cert == nullptr) return {};
+  char buf[512];
+  X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+  return buf;
+}
+
+std::string Connection::tls_version() const { return ssl_ ? SSL_get_version(ssl_) : ""; }
+
+std::string Connection::tls_cipher() const { return ssl_ ? SSL_get_cipher_name(ssl_) : ""; }
 
 void Connection::send(std::string_view bytes) {
   if (fd_ < 0) throw HttpError("send on a closed connection");
@@ -187,17 +333,11 @@ void Connection::send(std::string_view bytes) {
 
 bool Connection::fill() {
   char buf[64 * 1024];
-  for (;;) {
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n > 0) {
-      in_.append(buf, static_cast<std::size_t>(n));
-      return true;
-    }
-    if (n == 0) return false;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) throw HttpError("timed out reading a response");
-    throw HttpError(errno_text("recv"));
-  }
+  std::string error;
+  long n = recv_some(buf, sizeof buf, error);
+  if (n < 0) throw HttpError(error);
+  in_.append(buf, static_cast<std::size_t>(n));
+  return n > 0;
 }
 
 std::string Connection::read_line() {
@@ -295,8 +435,10 @@ Response Connection::roundtrip(const Request& r) {
   return read_response(r.method == "HEAD");
 }
 
+// On TLS, poll also wakes for records that carry no response bytes (a TLS 1.3
+// session ticket after the handshake): "maybe readable" there.
 bool Connection::wait_readable(std::chrono::milliseconds timeout) {
-  if (!in_.empty()) return true;
+  if (!in_.empty() || (ssl_ && SSL_pending(ssl_) > 0)) return true;
   pollfd p{fd_, POLLIN, 0};
   int ready;
   do {
@@ -316,9 +458,10 @@ bool Connection::wait_closed(std::chrono::milliseconds timeout) {
     int ready = ::poll(&p, 1, static_cast<int>(left.count()));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) return false;
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    std::string error;
+    long n = recv_some(buf, sizeof buf, error);
     if (n == 0) return true;
-    if (n < 0 && errno != EINTR && errno != EAGAIN) return true;  // reset
+    if (n < 0 && !error.starts_with("timed out")) return true;  // reset
   }
 }
 
@@ -329,6 +472,7 @@ Response Client::send(const Request& r) {
   // byte: then retry once on a fresh one, as HTTP clients do.
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool reused = conn_.has_value();
+    if (!conn_ && tls_) conn_.emplace(port_, *tls_);
     if (!conn_) conn_.emplace(port_);
     try {
       Response res = conn_->roundtrip(r);

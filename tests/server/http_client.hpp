@@ -1,13 +1,14 @@
 #pragma once
 
-// A small blocking HTTP/1.1 client over POSIX sockets, for the API tests.
-// It is deliberately dumb: it writes exactly the bytes it is told to (so tests
-// can send malformed or half-finished requests) and parses responses just
-// enough to check them (status line, headers, Content-Length / chunked /
-// until-close bodies).
+// A small blocking HTTP/1.1 client over POSIX sockets, optionally over TLS
+// (OpenSSL directly), for the API tests. It is deliberately dumb: it writes
+// exactly the bytes it is told to (so tests can send malformed or
+// half-finished requests) and parses responses just enough to check them
+// (status line, headers, Content-Length / chunked / until-close bodies).
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -15,6 +16,9 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+struct ssl_st;
+struct ssl_ctx_st;
 
 namespace drydock::testing {
 
@@ -65,6 +69,18 @@ class HttpError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// How a Connection speaks TLS. The defaults verify the server's certificate
+// against `ca` for 127.0.0.1 with OpenSSL's default versions and ciphers.
+struct TlsOptions {
+  std::filesystem::path ca;        // trusted CA bundle; empty: do not verify the server
+  std::string host = "127.0.0.1";  // name (IP or DNS) the certificate must carry; DNS: SNI too
+  std::filesystem::path cert;      // client certificate chain (mutual TLS); empty: none
+  std::filesystem::path key;       // its private key
+  int min_version = 0;             // TLS1_1_VERSION...; 0: OpenSSL's default
+  int max_version = 0;             // 0: OpenSSL's default
+  std::string ciphers;             // TLS 1.2-and-older cipher list; empty: OpenSSL's default
+};
+
 // One TCP connection to the server. Not thread-safe. Every blocking call has
 // a receive/send timeout (default 15 s) so a broken server fails the test
 // instead of hanging it.
@@ -72,6 +88,10 @@ class Connection {
  public:
   explicit Connection(std::uint16_t port,
                       std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  // Connects, then completes a TLS handshake; throws HttpError with
+  // OpenSSL's reason if the handshake fails.
+  Connection(std::uint16_t port, const TlsOptions& tls,
+             std::chrono::milliseconds timeout = std::chrono::seconds(15));
   ~Connection();
   Connection(Connection&& other) noexcept;
   Connection& operator=(Connection&& other) noexcept;
@@ -107,9 +127,22 @@ class Connection {
   bool wait_readable(std::chrono::milliseconds timeout);
 
   bool is_open() const { return fd_ >= 0; }
+  // The socket: raw reads on it bypass TLS, so only for plain connections.
   int fd() const { return fd_; }
 
+  // On a TLS connection: the server certificate's subject ("/CN=..."), the
+  // protocol ("TLSv1.3") and the cipher; "" on a plain one.
+  std::string peer_subject() const;
+  std::string tls_version() const;
+  std::string tls_cipher() const;
+
  private:
+  void start_tls(const TlsOptions& tls);
+  // One read / write through TLS or the socket: bytes moved, 0 at the end of
+  // the stream (reads), -1 on error with `error` saying why.
+  long recv_some(char* buf, std::size_t n, std::string& error) noexcept;
+  long send_some(std::string_view bytes, std::string& error) noexcept;
+  void free_tls() noexcept;
   // Reads more bytes into in_; false on EOF. Throws on error / timeout.
   bool fill();
   std::string read_line();
@@ -117,7 +150,9 @@ class Connection {
   std::string read_chunked();
 
   int fd_ = -1;
-  std::string in_;  // received, not yet consumed
+  ssl_ctx_st* tls_ctx_ = nullptr;
+  ssl_st* ssl_ = nullptr;  // null: plain TCP
+  std::string in_;         // received, not yet consumed
 };
 
 // Convenience: one keep-alive connection that reconnects when the server
@@ -125,6 +160,7 @@ class Connection {
 class Client {
  public:
   explicit Client(std::uint16_t port) : port_(port) {}
+  Client(std::uint16_t port, TlsOptions tls) : port_(port), tls_(std::move(tls)) {}
 
   Response send(const Request& r);
   Response get(std::string target, Headers h = {});
@@ -140,6 +176,7 @@ class Client {
 
  private:
   std::uint16_t port_;
+  std::optional<TlsOptions> tls_;
   std::optional<Connection> conn_;
 };
 
