@@ -309,6 +309,17 @@ TokenReply token_failure(unsigned status, std::string_view code, std::string_vie
 
 }  // namespace
 
+// A token for a login that succeeded; the failure reply otherwise.
+TokenReply Authenticator::answer_login(Login l, const TokenRequest& req,
+                                       const std::string& challenge, std::int64_t now) {
+  if (l.retry_after > 0) {
+    return token_failure(429, "TOOMANYREQUESTS", "too many failed logins; retry later", {},
+                         l.retry_after);
+  }
+  if (!l.who) return token_failure(401, "UNAUTHORIZED", "invalid user name or password", challenge);
+  return issue(*l.who, req, req.offline_token, now);
+}
+
 TokenReply Authenticator::token_get(std::string_view authorization, std::string_view address,
                                     const TokenRequest& req, std::string_view realm,
                                     std::int64_t now) {
@@ -322,15 +333,7 @@ TokenReply Authenticator::token_get(std::string_view authorization, std::string_
     return token_failure(401, "UNAUTHORIZED", "the token endpoint takes Basic credentials",
                          basic_challenge);
   }
-  Login l = basic(authorization, address, now);
-  if (l.retry_after > 0) {
-    return token_failure(429, "TOOMANYREQUESTS", "too many failed logins; retry later", {},
-                         l.retry_after);
-  }
-  if (!l.who) {
-    return token_failure(401, "UNAUTHORIZED", "invalid user name or password", basic_challenge);
-  }
-  return issue(*l.who, req, req.offline_token, now);
+  return answer_login(basic(authorization, address, now), req, basic_challenge, now);
 }
 
 TokenReply Authenticator::token_post(std::string_view address, const TokenRequest& req,
@@ -350,15 +353,8 @@ TokenReply Authenticator::token_post(std::string_view address, const TokenReques
   if (req.grant_type != "password") {
     return token_failure(400, "UNSUPPORTED", "grant_type must be password or refresh_token");
   }
-  Login l = login(req.username, req.password, address, now);
-  if (l.retry_after > 0) {
-    return token_failure(429, "TOOMANYREQUESTS", "too many failed logins; retry later", {},
-                         l.retry_after);
-  }
-  if (!l.who) {
-    return token_failure(401, "UNAUTHORIZED", "invalid user name or password", basic_challenge);
-  }
-  return issue(*l.who, req, req.offline_token, now);
+  return answer_login(login(req.username, req.password, address, now), req, basic_challenge,
+                      now);
 }
 
 }  // namespace drydock::auth

@@ -112,6 +112,8 @@ class Authenticator {
   Login basic(std::string_view authorization, std::string_view address, std::int64_t now);
   std::optional<Principal> bearer(std::string_view token, std::int64_t now,
                                   std::vector<AccessEntry>& access);
+  TokenReply answer_login(Login l, const TokenRequest& req, const std::string& challenge,
+                          std::int64_t now);
   TokenReply issue(const Principal& who, const TokenRequest& req, bool with_refresh,
                    std::int64_t now);
   std::string challenge(std::string_view realm, const Requirement& need,

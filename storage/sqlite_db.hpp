@@ -1,6 +1,7 @@
 #pragma once
 
-// Thin RAII layer over the SQLite C API, internal to storage/. A Connection
+// Thin RAII layer over the SQLite C API, for storage/ and auth/ (the only
+// layers that own tables in the metadata database). A Connection
 // owns one sqlite3 handle and its statements, each prepared once (on first
 // use) and reused with sqlite3_reset. A Query binds and steps one statement
 // and resets it when it goes out of scope, so a reader never holds its

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/secrets.hpp"
 #include "tests/server/http_client.hpp"
 #include "tests/server/process_harness.hpp"
 
@@ -16,26 +17,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string b64(std::string_view in) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
-    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = (unsigned char)in[i] << 16;
-    out += {k[v >> 18], k[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
-    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
-  }
-  return out;
-}
-
 Headers basic(const std::string& user, const std::string& secret) {
-  return {{"Authorization", "Basic " + b64(user + ":" + secret)}};
+  return {{"Authorization", "Basic " + auth::base64_encode(user + ":" + secret)}};
 }
 
 class AdminCli : public ::testing::Test {
