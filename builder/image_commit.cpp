@@ -1,0 +1,76 @@
+#include "builder/image_commit.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace drydock::builder {
+
+namespace {
+
+using nlohmann::json;
+
+json descriptor(std::string_view media_type, const storage::Digest& d, std::uint64_t size) {
+  return json{{"mediaType", media_type}, {"digest", d.str()}, {"size", size}};
+}
+
+storage::Result<void> link_all(storage::MetadataStore& meta, std::string_view repo,
+                               const storage::BlobInfo& config,
+                               std::span<const LayerBlob> layers) {
+  if (auto r = meta.link_blob(repo, config); !r) return r;
+  for (const auto& l : layers) {
+    if (auto r = meta.link_blob(repo, storage::BlobInfo{l.digest, l.size}); !r) return r;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string image_manifest_json(std::string_view config_json, const storage::Digest& config,
+                                std::span<const LayerBlob> layers) {
+  json list = json::array();
+  for (const auto& l : layers) list.push_back(descriptor(l.media_type, l.digest, l.size));
+  json m{{"schemaVersion", 2},
+         {"mediaType", kOciManifestType},
+         {"config", descriptor(kOciConfigType, config, config_json.size())},
+         {"layers", std::move(list)}};
+  return m.dump();
+}
+
+storage::Result<CommittedImage> commit_image(storage::BlobStore& blobs,
+                                             storage::MetadataStore& meta,
+                                             const ImageConfig& config,
+                                             std::span<const LayerBlob> layers,
+                                             std::span<const ImageTarget> targets,
+                                             std::int64_t now) {
+  for (const auto& l : layers) {
+    auto info = blobs.stat(l.digest);
+    if (!info) return std::unexpected(info.error());
+    if (info->size != l.size) return std::unexpected(storage::StorageError::kSizeMismatch);
+  }
+  std::string config_json = to_json(config);
+  auto config_info = blobs.put(config_json, storage::digest_of(config_json));
+  if (!config_info) return std::unexpected(config_info.error());
+  CommittedImage out;
+  out.config = config_info->digest;
+  out.manifest_json = image_manifest_json(config_json, out.config, layers);
+  out.manifest_size = out.manifest_json.size();
+  auto stored = blobs.put(out.manifest_json, storage::digest_of(out.manifest_json));
+  if (!stored) return std::unexpected(stored.error());
+  out.manifest = stored->digest;
+  std::vector<storage::ManifestRef> refs{{out.config, storage::RefKind::kBlob}};
+  for (const auto& l : layers) refs.push_back({l.digest, storage::RefKind::kBlob});
+  for (const auto& t : targets) {
+    if (auto linked = link_all(meta, t.repository, *config_info, layers); !linked) {
+      return std::unexpected(linked.error());
+    }
+    storage::ManifestRecord rec{t.repository, out.manifest, kOciManifestType, out.manifest_size,
+                                std::nullopt, kOciConfigType, "{}", now};
+    std::optional<std::string_view> tag;
+    if (!t.tag.empty()) tag = t.tag;
+    auto put = meta.put_manifest(rec, refs, tag);
+    if (!put) return std::unexpected(put.error());
+    if (!put->missing.empty()) return std::unexpected(storage::StorageError::kMissingReference);
+  }
+  return out;
+}
+
+}  // namespace drydock::builder
