@@ -11,6 +11,7 @@ namespace {
 using nlohmann::json;
 
 constexpr std::size_t kLoginCacheMax = 10000;
+constexpr std::size_t kJwtCacheMax = 10000;
 
 bool starts_with_ci(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
@@ -183,7 +184,7 @@ Decision Authenticator::decide(Principal who, const Requirement& need,
 Decision Authenticator::decide_bearer(std::string_view token, const Requirement& need,
                                       std::string_view realm, std::int64_t now) {
   Decision d;
-  auto claims = signer_.verify(token, options_.issuer, options_.service, now);
+  auto claims = verified(token, now);
   if (!claims) {
     d.kind = Decision::Kind::kChallenge;
     d.challenge = challenge(realm, need, "invalid_token");
@@ -222,6 +223,26 @@ Decision Authenticator::decide_bearer(std::string_view token, const Requirement&
   }
   d.who = std::move(scoped);
   return d;
+}
+
+// A token's signature is checked once (an ECDSA verify costs about as much
+// as serving a manifest); later requests with the same token find its claims
+// here until the token expires (then the full check runs again, with its
+// clock leeway).
+std::expected<TokenClaims, JwtError> Authenticator::verified(std::string_view token,
+                                                            std::int64_t now) {
+  {
+    std::shared_lock lock(jwt_mu_);
+    auto it = jwt_cache_.find(token);
+    if (it != jwt_cache_.end() && now < it->second.expires_at) return it->second;
+  }
+  // Not cached, or near its end: the full check (with its clock leeway).
+  auto claims = signer_.verify(token, options_.issuer, options_.service, now);
+  if (!claims) return claims;
+  std::unique_lock lock(jwt_mu_);
+  if (jwt_cache_.size() >= kJwtCacheMax) jwt_cache_.clear();
+  jwt_cache_.insert_or_assign(std::string(token), *claims);
+  return claims;
 }
 
 Decision Authenticator::authorize(std::string_view authorization, std::string_view address,

@@ -6,7 +6,10 @@
 // bodies out; server/ turns them into HTTP.
 
 #include <cstdint>
+#include <expected>
+#include <functional>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -140,6 +143,15 @@ class Authenticator {
   std::mutex cache_mu_;
   std::unordered_map<std::string, Cached> cache_;
   std::string cache_key_;  // random per process
+
+  // Bearer tokens whose signature was checked, by token text.
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::expected<TokenClaims, JwtError> verified(std::string_view token, std::int64_t now);
+  std::shared_mutex jwt_mu_;
+  std::unordered_map<std::string, TokenClaims, TextHash, std::equal_to<>> jwt_cache_;
 };
 
 }  // namespace drydock::auth
