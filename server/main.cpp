@@ -41,7 +41,7 @@ Run `drydock serve --help` for every option of the server.
 )";
 
 constexpr const char* kServeUsage =
-    R"(Usage: drydock serve [--config FILE] [--listen HOST:PORT] [--data DIR]
+    R"(Usage: drydock serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--auth]
                      [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 
 Serves the OCI distribution API (v2) over HTTP, or HTTPS with a certificate.
@@ -279,6 +279,7 @@ int main(int argc, char** argv) {
   try {
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
       std::fputs(kUsage, stdout);
+      std::fputs(server::admin_usage(), stdout);
       return args.empty() ? 2 : 0;
     }
     if (args[0] == "serve") {

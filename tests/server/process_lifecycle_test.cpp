@@ -226,10 +226,14 @@ TEST(Process, HelpAndBadOptions) {
   CliResult help = run_cli({"--help"});
   EXPECT_EQ(help.status.exit_code, 0) << help.status.describe();
   EXPECT_NE(help.out.find("serve"), std::string::npos) << help.out;
+  for (const char* command : {"drydock user add", "drydock grant", "drydock token create"}) {
+    EXPECT_NE(help.out.find(command), std::string::npos) << command << " not in:\n" << help.out;
+  }
 
   CliResult serve_help = run_cli({"serve", "--help"});
   EXPECT_EQ(serve_help.status.exit_code, 0) << serve_help.status.describe();
-  for (const char* flag : {"--config", "--listen", "--data"}) {
+  for (const char* flag : {"--config", "--listen", "--data", "--auth", "--tls-cert", "--tls-key",
+                           "--tls-client-ca", "anonymous_pull"}) {
     EXPECT_NE(serve_help.out.find(flag), std::string::npos) << flag << " not in:\n"
                                                             << serve_help.out;
   }
