@@ -1,0 +1,215 @@
+// run_build end to end: real runc, overlay snapshots and stores in a temp dir;
+// every result is read back from the store (manifest, config, layers).
+#include "builder/executor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/builder/executor_test_util.hpp"
+
+namespace drydock::builder::test_util {
+namespace {
+
+using ExecBuild = ExecFixture;
+
+TEST_F(ExecBuild, ScratchCopyFileAndDirectoryContents) {
+  context_file("hello.txt", "hello\n");
+  context_file("dir/a.txt", "a\n");
+  context_file("dir/sub/b.txt", "b\n");
+  auto r = build("FROM scratch\nCOPY hello.txt /hello.txt\nCOPY dir/ /d/\nCOPY dir/*.txt /g/\n");
+  ASSERT_TRUE(r) << r.error().to_string();
+  fs::path root = flatten(*r);
+  EXPECT_EQ(read_file(root / "hello.txt"), "hello\n");
+  EXPECT_EQ(read_file(root / "d/a.txt"), "a\n");
+  EXPECT_EQ(read_file(root / "d/sub/b.txt"), "b\n");
+  EXPECT_EQ(read_file(root / "g/a.txt"), "a\n");
+  EXPECT_EQ(config_["rootfs"]["diff_ids"].size(), 3u);
+  EXPECT_EQ(config_["history"][0]["created_by"], "COPY hello.txt /hello.txt # buildkit");
+  EXPECT_EQ(meta_->resolve_tag("test/out", "latest").value(), r->manifest);
+}
+
+TEST_F(ExecBuild, RunWritesAFileIntoTheImage) {
+  auto r = build("FROM base/busybox:1\nRUN echo hi > /out.txt\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  EXPECT_EQ(read_file(flatten(*r) / "out.txt"), "hi\n");
+  EXPECT_EQ(config_["rootfs"]["diff_ids"].size(), 2u);
+  EXPECT_EQ(config_["history"].back()["created_by"],
+            "RUN /bin/sh -c echo hi > /out.txt # buildkit");
+  // The runtime's mount stubs are not part of the layer.
+  fs::path layer = last_layer(*r);
+  EXPECT_TRUE(fs::exists(layer / "out.txt"));
+  EXPECT_FALSE(lexists(layer / "etc"));
+  EXPECT_FALSE(lexists(layer / "proc"));
+  EXPECT_FALSE(lexists(layer / "dev"));
+}
+
+TEST_F(ExecBuild, RunThatChangesNothingHasNoLayer) {
+  auto r = build("FROM base/busybox:1\nRUN true\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  EXPECT_EQ(config_["rootfs"]["diff_ids"].size(), 1u);
+  EXPECT_EQ(config_["history"].back()["empty_layer"], true);
+}
+
+TEST_F(ExecBuild, RunDeletingABaseFileWritesAWhiteout) {
+  auto r = build("FROM base/busybox:1\nRUN rm /etc/group\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  EXPECT_TRUE(is_whiteout(last_layer(*r) / "etc/group"));
+  fs::path root = flatten(*r);
+  EXPECT_FALSE(lexists(root / "etc/group"));
+  EXPECT_TRUE(lexists(root / "etc/passwd"));
+}
+
+TEST_F(ExecBuild, MultiStageBuildsOnlyWhatTheTargetNeeds) {
+  const std::string df =
+      "FROM base/busybox:1 AS a\nRUN echo from-a > /a\n"
+      "FROM base/busybox:1 AS unused\nRUN echo UNUSED-STAGE\n"
+      "FROM scratch\nCOPY --from=a /a /copied\n";
+  auto r = build(df);
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  EXPECT_EQ(log_.find("UNUSED-STAGE"), std::string::npos) << log_;
+  EXPECT_EQ(read_file(flatten(*r) / "copied"), "from-a\n");
+  EXPECT_EQ(r->stages_built, 2u);
+  auto t = build(df, {}, "unused");
+  ASSERT_TRUE(t) << t.error().to_string();
+  EXPECT_NE(log_.find("UNUSED-STAGE"), std::string::npos) << log_;
+  EXPECT_EQ(log_.find("from-a"), std::string::npos) << log_;
+  EXPECT_EQ(t->stages_built, 1u);
+}
+
+TEST_F(ExecBuild, ArgsAndEnvExpandInCopyWorkdirAndEnv) {
+  context_file("hello.txt", "hello\n");
+  auto r = build(
+      "ARG BASE=base/busybox:1\nARG DIR=/x\nFROM ${BASE}\nARG DIR\nARG NAME=def\n"
+      "ENV D=${NAME}-env\nWORKDIR /w/${NAME}\nCOPY hello.txt ${DIR}/\nCOPY hello.txt rel.txt\n"
+      "RUN echo \"run sees $NAME $D\"\n",
+      {{"NAME", "over"}});
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  fs::path root = flatten(*r);
+  EXPECT_EQ(read_file(root / "x/hello.txt"), "hello\n");
+  EXPECT_EQ(read_file(root / "w/over/rel.txt"), "hello\n");
+  EXPECT_EQ(config_["config"]["WorkingDir"], "/w/over");
+  auto env = config_["config"]["Env"].dump();
+  EXPECT_NE(env.find("D=over-env"), std::string::npos) << env;
+  EXPECT_EQ(env.find("NAME"), std::string::npos) << env;  // build args are not in the image
+  EXPECT_NE(log_.find("run sees over over-env"), std::string::npos) << log_;
+}
+
+TEST_F(ExecBuild, UserAppRunsAsUid1000) {
+  auto r = build("FROM base/busybox:1\nUSER app\nRUN echo uid=$(id -u)\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  EXPECT_NE(log_.find("uid=1000"), std::string::npos) << log_;
+  EXPECT_EQ(config_["config"]["User"], "app");
+}
+
+TEST_F(ExecBuild, ConfigInstructionsReachTheConfig) {
+  auto r = build(
+      "FROM base/busybox:1\nSHELL [\"/bin/sh\", \"-ec\"]\nCMD echo hi\nENTRYPOINT [\"/bin/sh\"]\n"
+      "EXPOSE 80 53/udp\nLABEL a=b \"c d\"=e\nENV K=v\nVOLUME /data\nSTOPSIGNAL SIGINT\n"
+      "HEALTHCHECK --interval=5s --retries=3 CMD true\nWORKDIR /app\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  const auto& c = config_["config"];
+  EXPECT_EQ(c["Cmd"], nlohmann::json({"/bin/sh", "-ec", "echo hi"}));
+  EXPECT_EQ(c["Entrypoint"], nlohmann::json({"/bin/sh"}));
+  EXPECT_EQ(c["Shell"], nlohmann::json({"/bin/sh", "-ec"}));
+  EXPECT_TRUE(c["ExposedPorts"].contains("80/tcp"));
+  EXPECT_TRUE(c["ExposedPorts"].contains("53/udp"));
+  EXPECT_EQ(c["Labels"]["c d"], "e");
+  EXPECT_TRUE(c["Volumes"].contains("/data"));
+  EXPECT_EQ(c["StopSignal"], "SIGINT");
+  EXPECT_EQ(c["Healthcheck"]["Interval"], 5000000000LL);
+  EXPECT_EQ(c["Healthcheck"]["Test"], nlohmann::json({"CMD-SHELL", "true"}));
+  EXPECT_EQ(c["WorkingDir"], "/app");
+  EXPECT_TRUE(fs::is_directory(flatten(*r) / "app"));
+}
+
+TEST_F(ExecBuild, EntrypointResetsTheInheritedCmd) {
+  auto r = build("FROM base/busybox:1\nENTRYPOINT [\"/bin/echo\"]\n");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_FALSE(config_["config"].contains("Cmd")) << config_.dump();
+}
+
+TEST_F(ExecBuild, OnbuildTriggersRunInTheChild) {
+  auto p = build("FROM base/busybox:1\nONBUILD RUN echo triggered > /trig\n");
+  ASSERT_TRUE(p) << p.error().to_string();
+  EXPECT_EQ(config_["config"]["OnBuild"], nlohmann::json({"RUN echo triggered > /trig"}));
+  auto r = build("FROM test/out:latest\nRUN cat /trig\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  EXPECT_EQ(read_file(flatten(*r) / "trig"), "triggered\n");
+  EXPECT_FALSE(config_["config"].contains("OnBuild"));
+}
+
+TEST_F(ExecBuild, ErrorsNameTheLineAndInstruction) {
+  auto r = build("FROM base/busybox:1\nRUN echo ok\nRUN exit 3\n");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, BuildErrc::kStepFailed);
+  EXPECT_EQ(r.error().line, 3);
+  EXPECT_EQ(r.error().instruction, "RUN exit 3");
+  EXPECT_NE(r.error().message.find("returned a non-zero code: 3"), std::string::npos);
+
+  r = build("FROM scratch\nCOPY missing.txt /\n");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, BuildErrc::kContext);
+  EXPECT_EQ(r.error().line, 2);
+
+  r = build("FROM scratch\nCOPY ../escape /\n");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("outside the build context"), std::string::npos);
+
+  r = build("FROM scratch\nADD http://example.com/x /\n");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("network sources are not supported"), std::string::npos);
+
+  r = build("FROM scratch AS a\nFROM scratch\n", {}, "nope");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("nope"), std::string::npos);
+
+  r = build("FROM scratch\n\nFROM no/such:image\n");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, BuildErrc::kBaseImage);
+  EXPECT_EQ(r.error().line, 3);
+  EXPECT_EQ(meta_->resolve_tag("test/out", "latest").value(), std::nullopt);
+}
+
+TEST_F(ExecBuild, CancelKillsTheRunningStepAndTagsNothing) {
+  std::stop_source stop;
+  std::jthread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    stop.request_stop();
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto r = build("FROM base/busybox:1\nRUN sleep 100\n", {}, "", stop.get_token());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, BuildErrc::kCancelled);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  EXPECT_EQ(meta_->resolve_tag("test/out", "latest").value(), std::nullopt);
+}
+
+TEST_F(ExecBuild, RunHasOnlyLoopbackNetwork) {
+  auto r = build("FROM base/busybox:1\nRUN cat /proc/net/dev\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  EXPECT_NE(log_.find("lo:"), std::string::npos) << log_;
+  EXPECT_EQ(log_.find("eth"), std::string::npos) << log_;
+}
+
+TEST_F(ExecBuild, ChownChmodAndAddArchive) {
+  context_file("f.txt", "f\n");
+  fs::path tarsrc = dir_.path() / "tarsrc";
+  write_file(tarsrc / "inner/x.txt", "x\n");
+  ASSERT_EQ(std::system(("tar -C " + tarsrc.string() + " -czf " +
+                         (dir_.path() / "ctx/a.tar.gz").string() + " inner")
+                            .c_str()),
+            0);
+  auto r =
+      build("FROM base/busybox:1\nCOPY --chown=app --chmod=600 f.txt /f.txt\nADD a.tar.gz /t/\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  fs::path root = flatten(*r);
+  struct stat st {};
+  ASSERT_EQ(::stat((root / "f.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1000u);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(read_file(root / "t/inner/x.txt"), "x\n");
+}
+
+}  // namespace
+}  // namespace drydock::builder::test_util
