@@ -199,6 +199,7 @@ StepRes<void> dispatch(BuildCtx& b, StageCtx& st, const Instruction& ins,
                        const Variables& globals) {
   if (const auto* r = std::get_if<RunCommand>(&ins.command)) return run_step(b, st, ins, *r);
   if (const auto* c = std::get_if<CopyCommand>(&ins.command)) {
+    if (c->parents) return step_error(BuildErrc::kDockerfile, "COPY --parents is not supported");
     return copy_step(b, st, ins, c->spec, c->from, false);
   }
   if (const auto* a = std::get_if<AddCommand>(&ins.command)) {
@@ -259,6 +260,12 @@ std::expected<void, BuildError> build_stage(BuildCtx& b, std::size_t i, const Va
   std::size_t n = s.instructions.size() + 1;
   auto base_name = expand_in(globals, b.df.escape, s.base_name);
   if (!base_name) return std::unexpected(at(file, s.from, base_name.error()));
+  auto platform = expand_in(globals, b.df.escape, s.platform);
+  if (!platform) return std::unexpected(at(file, s.from, platform.error()));
+  if (!platform->empty() && !platform->starts_with("linux/amd64")) {
+    return std::unexpected(
+        at(file, s.from, {BuildErrc::kDockerfile, "platform " + *platform + " is not supported"}));
+  }
   log_step(b, label, 1, n, "FROM " + *base_name);
   auto base = stage_base(b, i, *base_name);
   if (!base) return std::unexpected(at(file, s.from, base.error()));

@@ -154,23 +154,28 @@ struct CopyPlanCtx {
 
 StepRes<void> add_match(CopyPlanCtx& c, const fs::path& src, const std::string& dest,
                         bool dest_dir) {
+  // A source that is a symlink is followed (BuildKit copies with FollowSymlinks);
+  // match_source has checked that it stays inside the source root.
   struct stat st {};
-  if (::lstat(src.c_str(), &st) != 0)
-    return step_error(BuildErrc::kContext, src.string() + ": not found");
+  std::error_code ec;
+  fs::path real = fs::canonical(src, ec);
+  if (ec || ::lstat(real.c_str(), &st) != 0) {
+    return step_error(BuildErrc::kContext, src.filename().string() + ": not found");
+  }
   LayerResult<void> r;
   if (S_ISDIR(st.st_mode)) {
-    r = c.plan.add_contents(src, dest, c.attrs);
-  } else if (c.is_add && S_ISREG(st.st_mode) && looks_like_archive(src)) {
+    r = c.plan.add_contents(real, dest, c.attrs);
+  } else if (c.is_add && S_ISREG(st.st_mode) && looks_like_archive(real)) {
     fs::path tmp = c.b.env.work_dir / unique_name("add");
     c.scratch.dirs.push_back(tmp);
-    auto u = unpack_layer(src, tmp);
+    auto u = unpack_layer(real, tmp);
     if (!u)
       return step_error(BuildErrc::kContext,
                         "extract " + src.filename().string() + ": " + u.error().message);
     r = c.plan.add_contents(tmp, dest, c.attrs);
   } else {
     std::string to = dest_dir ? (dest.empty() ? "" : dest + "/") + src.filename().string() : dest;
-    r = c.plan.add_path(src, to, c.attrs);
+    r = c.plan.add_path(real, to, c.attrs);
   }
   if (!r) return step_error(BuildErrc::kInternal, r.error().message);
   return {};

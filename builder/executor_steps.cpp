@@ -57,12 +57,36 @@ StepRes<User> stage_user(const fs::path& rootfs, const std::string& spec) {
   return *u;
 }
 
+// The command a heredoc RUN runs, as BuildKit builds it: `RUN <<EOF` alone runs
+// the body as the script; otherwise the shell gets the line with the bodies
+// appended and handles the here-documents itself.
+StepRes<std::string> heredoc_script(const RunCommand& run) {
+  const std::string& line = run.command.args.front();
+  if (run.heredocs.size() == 1 && line.starts_with("<<") &&
+      line.find_first_of(" \t") == std::string::npos) {
+    std::string body = run.heredocs.front().body();
+    if (body.starts_with("#!")) {
+      return step_error(BuildErrc::kDockerfile, "RUN heredocs with a #! line are not supported");
+    }
+    return body;
+  }
+  std::string script = line;
+  for (const auto& h : run.heredocs) script += "\n" + h.content + h.name;
+  return script + "\n";
+}
+
 StepRes<std::vector<std::string>> run_args(const StageCtx& st, const RunCommand& run) {
   if (run.command.form == CommandForm::kExec) return run.command.args;
   if (run.command.args.empty()) return step_error(BuildErrc::kDockerfile, "RUN needs a command");
   std::vector<std::string> args = st.state.image.config.shell;
   if (args.empty()) args = default_shell();
-  args.push_back(run.command.args.front());
+  if (run.heredocs.empty()) {
+    args.push_back(run.command.args.front());
+    return args;
+  }
+  auto script = heredoc_script(run);
+  if (!script) return std::unexpected(script.error());
+  args.push_back(std::move(*script));
   return args;
 }
 
@@ -135,8 +159,6 @@ StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const 
   (void)ins;
   if (!run.mounts.empty())
     return step_error(BuildErrc::kDockerfile, "RUN --mount is not supported");
-  if (!run.heredocs.empty())
-    return step_error(BuildErrc::kDockerfile, "RUN heredocs are not supported");
   if (run.network == "host" && !b.env.allow_host_network) {
     return step_error(BuildErrc::kDockerfile, "RUN --network=host is not allowed on this server");
   }

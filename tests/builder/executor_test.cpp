@@ -211,5 +211,45 @@ TEST_F(ExecBuild, ChownChmodAndAddArchive) {
   EXPECT_EQ(read_file(root / "t/inner/x.txt"), "x\n");
 }
 
+TEST_F(ExecBuild, HeredocsInRunAndCopy) {
+  auto r = build(
+      "FROM base/busybox:1\nARG V=val\n"
+      "RUN <<EOF\necho script-ran > /s\necho \"v=$V\" >> /s\nEOF\n"
+      "RUN cat <<EOF > /c\nfrom-cat\nEOF\n"
+      "COPY <<EOF /h.txt\nheredoc ${V}\nEOF\n"
+      "COPY --chmod=755 <<A <<B /dir/\na\nA\nb\nB\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  fs::path root = flatten(*r);
+  EXPECT_EQ(read_file(root / "s"), "script-ran\nv=val\n");
+  EXPECT_EQ(read_file(root / "c"), "from-cat\n");
+  EXPECT_EQ(read_file(root / "h.txt"), "heredoc val\n");
+  EXPECT_EQ(read_file(root / "dir/A"), "a\n");
+  EXPECT_EQ(read_file(root / "dir/B"), "b\n");
+  struct stat st {};
+  ASSERT_EQ(::stat((root / "dir/B").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+}
+
+TEST_F(ExecBuild, CopyFromStageIndexImageAndSymlinkSource) {
+  context_file("real.txt", "real\n");
+  ASSERT_EQ(::symlink("real.txt", (dir_.path() / "ctx/link.txt").c_str()), 0);
+  auto r = build(
+      "FROM base/busybox:1\nRUN echo zero > /z\n"
+      "FROM scratch\nCOPY --from=0 /z /z\nCOPY --from=base/busybox:1 /etc/passwd /p\n"
+      "COPY link.txt /l.txt\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  fs::path root = flatten(*r);
+  EXPECT_EQ(read_file(root / "z"), "zero\n");
+  EXPECT_NE(read_file(root / "p").find("app:x:1000"), std::string::npos);
+  EXPECT_FALSE(fs::is_symlink(root / "l.txt"));
+  EXPECT_EQ(read_file(root / "l.txt"), "real\n");
+}
+
+TEST_F(ExecBuild, UnsupportedPlatformIsAnError) {
+  auto r = build("FROM --platform=linux/arm64 scratch\n");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().line, 1);
+}
+
 }  // namespace
 }  // namespace drydock::builder::test_util
