@@ -66,7 +66,9 @@ StepRes<std::set<std::size_t>> needed_stages(const BuildCtx& b, const Variables&
     for (const auto& ins : s.instructions) {
       const auto* c = std::get_if<CopyCommand>(&ins.command);
       if (!c || c->from.empty()) continue;
-      auto d = b.df.find_stage(c->from);
+      auto from = expand_in(globals, b.df.escape, c->from);
+      if (!from) return std::unexpected(from.error());
+      auto d = b.df.find_stage(*from);
       if (d && *d >= i)
         return step_error(BuildErrc::kDockerfile,
                           "COPY --from=" + c->from + " refers to a later stage");
@@ -79,6 +81,8 @@ StepRes<std::set<std::size_t>> needed_stages(const BuildCtx& b, const Variables&
 StepRes<void> declare_args(BuildCtx& b, StageCtx& st, const ArgCommand& arg,
                            const Variables& globals) {
   for (const auto& def : arg.args) {
+    std::erase(st.arg_order, def.name);
+    st.arg_order.push_back(def.name);
     if (auto it = b.build_args.find(def.name); it != b.build_args.end()) {
       st.args[def.name] = it->second;
     } else if (def.default_value) {

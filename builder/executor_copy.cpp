@@ -225,7 +225,9 @@ StepRes<void> copy_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const
   auto stage_view = MountedView::mount(b.env, st.state.chain);
   if (!stage_view) return step_error(BuildErrc::kInternal, stage_view.error());
   const fs::path& stage_root = (*stage_view)->path();
-  auto sources = copy_root(b, from);
+  auto from_name = expand(st, b, from);
+  if (!from_name) return std::unexpected(from_name.error());
+  auto sources = copy_root(b, *from_name);
   if (!sources) return std::unexpected(sources.error());
   auto dest_raw = expand(st, b, spec.dest);
   if (!dest_raw) return std::unexpected(dest_raw.error());

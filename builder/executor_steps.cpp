@@ -121,6 +121,16 @@ StepRes<RunResult> execute(BuildCtx& b, StageCtx& st, const RunCommand& run,
   return *r;
 }
 
+// "|N K=V ... " for the build args a RUN saw, as BuildKit writes history.
+std::string history_args(const StageCtx& st) {
+  std::vector<std::string> kv;
+  for (const auto& name : st.arg_order) {
+    if (auto it = st.args.find(name); it != st.args.end()) kv.push_back(name + "=" + it->second);
+  }
+  if (kv.empty()) return "";
+  return "|" + std::to_string(kv.size()) + " " + join(kv) + " ";
+}
+
 }  // namespace
 
 Variables StageCtx::vars() const {
@@ -185,7 +195,7 @@ StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const 
     }
     active.done = true;
   }
-  add_history(st, b, "RUN " + join(*args) + " # buildkit", *layer);
+  add_history(st, b, "RUN " + history_args(st) + join(*args) + " # buildkit", *layer);
   return {};
 }
 }  // namespace drydock::builder::exec_detail

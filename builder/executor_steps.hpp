@@ -31,7 +31,9 @@ inline std::unexpected<StepError> step_error(BuildErrc code, std::string message
 struct StageCtx {
   std::size_t index = 0;
   ImageState state;
-  Variables args;        // ARGs declared in this stage, with their values
+  Variables args;  // ARGs declared in this stage, with their values
+  // Declared ARGs with a value, in declaration order (for RUN's history).
+  std::vector<std::string> arg_order;
   bool cmd_set = false;  // CMD given in this stage (ENTRYPOINT then keeps it)
   // ARG and ENV together, ENV winning: what expansion sees.
   Variables vars() const;

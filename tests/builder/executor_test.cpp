@@ -251,5 +251,32 @@ TEST_F(ExecBuild, UnsupportedPlatformIsAnError) {
   EXPECT_EQ(r.error().line, 1);
 }
 
+TEST_F(ExecBuild, StepTimeoutFailsTheBuild) {
+  step_timeout_ = std::chrono::seconds(1);
+  auto r = build("FROM base/busybox:1\nRUN sleep 100\n");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, BuildErrc::kStepFailed);
+  EXPECT_NE(r.error().message.find("timed out"), std::string::npos) << r.error().message;
+}
+
+TEST_F(ExecBuild, BaseByDigestAndWithARegistryHost) {
+  auto d = meta_->resolve_tag("base/busybox", "1").value();
+  ASSERT_TRUE(d);
+  auto r = build("FROM base/busybox@" + d->str() + " AS a\n" +
+                 "FROM localhost:5000/base/busybox:1 AS b\nCOPY --from=a /etc/passwd /p1\n" +
+                 "FROM registry.example.com/base/busybox:1\nCOPY --from=b /p1 /p2\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  EXPECT_EQ(r->stages_built, 3u);
+  EXPECT_NE(read_file(flatten(*r) / "p2").find("app:x:1000"), std::string::npos);
+}
+
+TEST_F(ExecBuild, RunHistoryListsBuildArgs) {
+  auto r = build("FROM base/busybox:1\nARG A=1\nARG B\nRUN echo $A > /a\n", {{"B", "2"}});
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  EXPECT_EQ(config_["history"].back()["created_by"],
+            "RUN |2 A=1 B=2 /bin/sh -c echo $A > /a # buildkit");
+  EXPECT_EQ(read_file(flatten(*r) / "a"), "1\n");
+}
+
 }  // namespace
 }  // namespace drydock::builder::test_util

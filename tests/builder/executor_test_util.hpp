@@ -108,7 +108,7 @@ class ExecFixture : public ::testing::Test {
                  *rt_,
                  dir_.path() / "work",
                  {},
-                 std::chrono::minutes(2),
+                 step_timeout_,
                  false,
                  [this](std::string_view s) { log_ += s; },
                  stop,
@@ -163,6 +163,7 @@ class ExecFixture : public ::testing::Test {
   std::unique_ptr<RuncRuntime> rt_;
   std::vector<MountGuard> views_;
   std::string log_;
+  std::chrono::milliseconds step_timeout_ = std::chrono::minutes(2);
   nlohmann::json config_;
 };
 
