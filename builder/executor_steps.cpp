@@ -169,6 +169,9 @@ StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const 
   (void)ins;
   if (!run.mounts.empty())
     return step_error(BuildErrc::kDockerfile, "RUN --mount is not supported");
+  if (run.security == "insecure") {
+    return step_error(BuildErrc::kDockerfile, "RUN --security=insecure is not allowed");
+  }
   if (run.network == "host" && !b.env.allow_host_network) {
     return step_error(BuildErrc::kDockerfile, "RUN --network=host is not allowed on this server");
   }

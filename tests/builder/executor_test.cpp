@@ -278,5 +278,36 @@ TEST_F(ExecBuild, RunHistoryListsBuildArgs) {
   EXPECT_EQ(read_file(flatten(*r) / "a"), "1\n");
 }
 
+TEST_F(ExecBuild, IndexBasePicksLinuxAmd64) {
+  auto base = meta_->resolve_tag("base/busybox", "1").value();
+  ASSERT_TRUE(base);
+  auto rec = meta_->get_manifest("base/busybox", *base).value();
+  ASSERT_TRUE(rec);
+  nlohmann::json index = {{"schemaVersion", 2},
+                          {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                          {"manifests",
+                           {{{"mediaType", kOciManifestType},
+                             {"digest", "sha256:" + std::string(64, '0')},
+                             {"size", 1},
+                             {"platform", {{"os", "linux"}, {"architecture", "arm64"}}}},
+                            {{"mediaType", kOciManifestType},
+                             {"digest", base->str()},
+                             {"size", rec->size},
+                             {"platform", {{"os", "linux"}, {"architecture", "amd64"}}}}}}};
+  std::string text = index.dump();
+  auto d = storage::digest_of(text);
+  ASSERT_TRUE(blobs_->put(text, d));
+  storage::ManifestRecord m{
+      "base/busybox", d, "application/vnd.oci.image.index.v1+json", text.size(), std::nullopt, "",
+      "{}",           1};
+  std::vector<storage::ManifestRef> refs{{*base, storage::RefKind::kManifest}};
+  auto put = meta_->put_manifest(m, refs, std::string_view("multi"));
+  ASSERT_TRUE(put);
+  ASSERT_TRUE(put->missing.empty());
+  auto r = build("FROM base/busybox:multi\nRUN echo ok > /ok\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  EXPECT_EQ(read_file(flatten(*r) / "ok"), "ok\n");
+}
+
 }  // namespace
 }  // namespace drydock::builder::test_util
