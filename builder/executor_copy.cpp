@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstring>
 #include <memory>
 #include <system_error>
@@ -47,9 +48,10 @@ StepRes<std::string> layer_dest(const StageCtx& st, const std::string& dest) {
 
 StepRes<std::optional<Owner>> parse_chown(const std::string& spec, const fs::path& rootfs) {
   if (spec.empty()) return std::optional<Owner>{};
-  bool numeric = spec.find_first_not_of("0123456789") == std::string::npos;
-  if (numeric) {
-    auto id = static_cast<uid_t>(std::stoul(spec));
+  // A bare number is uid and gid at once (BuildKit), whatever /etc/passwd says.
+  std::uint32_t id = 0;
+  auto [end, ec] = std::from_chars(spec.data(), spec.data() + spec.size(), id);
+  if (ec == std::errc() && end == spec.data() + spec.size()) {
     return std::optional<Owner>(Owner{id, id});
   }
   auto u = resolve_user(spec, rootfs);
@@ -65,7 +67,9 @@ StepRes<std::optional<mode_t>> parse_chmod(const std::string& spec) {
     return step_error(BuildErrc::kDockerfile,
                       "invalid --chmod=" + spec + ": only octal modes are supported");
   }
-  return std::optional<mode_t>(static_cast<mode_t>(std::stoul(spec, nullptr, 8)));
+  unsigned mode = 0;
+  std::from_chars(spec.data(), spec.data() + spec.size(), mode, 8);
+  return std::optional<mode_t>(static_cast<mode_t>(mode));
 }
 
 bool is_url(std::string_view s) {
@@ -234,9 +238,13 @@ StepRes<void> copy_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const
   auto dest = layer_dest(st, *dest_raw);
   if (!dest) return std::unexpected(dest.error());
   CopyPlanCtx c{b, st, spec, is_add, stage_root, {}, {}, {}};
-  auto owner = parse_chown(spec.chown, stage_root);
+  auto chown = expand(st, b, spec.chown);
+  if (!chown) return std::unexpected(chown.error());
+  auto owner = parse_chown(*chown, stage_root);
   if (!owner) return std::unexpected(owner.error());
-  auto mode = parse_chmod(spec.chmod);
+  auto chmod = expand(st, b, spec.chmod);
+  if (!chmod) return std::unexpected(chmod.error());
+  auto mode = parse_chmod(*chmod);
   if (!mode) return std::unexpected(mode.error());
   c.attrs = CopyAttrs{*owner, *mode};
   if (auto r = plan_sources(c, sources->root, *dest_raw, *dest); !r) return r;

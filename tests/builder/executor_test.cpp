@@ -200,8 +200,9 @@ TEST_F(ExecBuild, ChownChmodAndAddArchive) {
                          (dir_.path() / "ctx/a.tar.gz").string() + " inner")
                             .c_str()),
             0);
-  auto r =
-      build("FROM base/busybox:1\nCOPY --chown=app --chmod=600 f.txt /f.txt\nADD a.tar.gz /t/\n");
+  auto r = build(
+      "FROM base/busybox:1\nARG M=600\nCOPY --chown=app --chmod=$M f.txt /f.txt\n"
+      "COPY --chown=7:8 f.txt /g.txt\nCOPY --chown=12 f.txt /h.txt\nADD a.tar.gz /t/\n");
   ASSERT_TRUE(r) << r.error().to_string() << log_;
   fs::path root = flatten(*r);
   struct stat st {};
@@ -209,6 +210,11 @@ TEST_F(ExecBuild, ChownChmodAndAddArchive) {
   EXPECT_EQ(st.st_uid, 1000u);
   EXPECT_EQ(st.st_mode & 07777, 0600u);
   EXPECT_EQ(read_file(root / "t/inner/x.txt"), "x\n");
+  ASSERT_EQ(::stat((root / "g.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 7u);
+  EXPECT_EQ(st.st_gid, 8u);
+  ASSERT_EQ(::stat((root / "h.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, 12u);
 }
 
 TEST_F(ExecBuild, HeredocsInRunAndCopy) {
