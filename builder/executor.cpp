@@ -3,6 +3,7 @@
 #include "builder/executor.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <ctime>
 #include <set>
 
@@ -125,6 +126,31 @@ StepRes<void> set_pairs(const BuildCtx& b, StageCtx& st, const std::vector<KeyVa
   return {};
 }
 
+// EXPOSE port[-port][/proto]: a range is one entry per port (Docker's
+// nat.ParsePortSpecs); the protocol defaults to tcp.
+StepRes<void> expose(RunConfig& cfg, const std::string& spec) {
+  auto slash = spec.find('/');
+  std::string ports = spec.substr(0, slash);
+  std::string proto = slash == std::string::npos ? "tcp" : spec.substr(slash + 1);
+  unsigned first = 0;
+  unsigned last = 0;
+  auto dash = ports.find('-');
+  const char* b = ports.data();
+  const char* e = ports.data() + ports.size();
+  const char* mid = dash == std::string::npos ? e : ports.data() + dash;
+  auto r1 = std::from_chars(b, mid, first);
+  auto r2 = dash == std::string::npos ? r1 : std::from_chars(mid + 1, e, last);
+  if (dash == std::string::npos) last = first;
+  if (r1.ec != std::errc() || r1.ptr != mid || r2.ec != std::errc() || r2.ptr != e ||
+      last < first || last > 65535 || proto.empty()) {
+    return step_error(BuildErrc::kDockerfile, "invalid port \"" + spec + "\"");
+  }
+  for (unsigned p = first; p <= last; ++p) {
+    insert_sorted(cfg.exposed_ports, std::to_string(p) + "/" + proto);
+  }
+  return {};
+}
+
 Healthcheck to_healthcheck(const HealthcheckCommand& h) {
   return Healthcheck{h.test,
                      h.interval.count(),
@@ -174,8 +200,7 @@ StepRes<void> config_step(BuildCtx& b, StageCtx& st, const Instruction& ins,
                        result = std::unexpected(v.error());
                        return;
                      }
-                     insert_sorted(cfg.exposed_ports,
-                                   v->find('/') == std::string::npos ? *v + "/tcp" : *v);
+                     if (auto e = expose(cfg, *v); !e) result = std::unexpected(e.error());
                    }
                  },
                  [&](const VolumeCommand& c) {

@@ -7,6 +7,17 @@
 //
 // Synchronous: the caller runs it on a worker thread. Cancel through
 // BuildEnv::cancel: the running step is killed and nothing is tagged.
+//
+// Not supported (an error says so): RUN --mount, RUN --security=insecure,
+// RUN heredocs whose body starts with "#!", COPY --parents, COPY --exclude,
+// symbolic --chmod (u+x), ADD of URLs and git sources, FROM --platform other
+// than linux/amd64. Accepted and ignored: COPY --link (layers are independent
+// anyway), ADD --checksum/--keep-git-dir (URL-only), MAINTAINER (the config
+// has no author field), no_cache (there is no step cache yet). COPY through a
+// destination whose parent is a symlink in the stage rootfs fails. ONBUILD
+// triggers that COPY --from a stage need that stage built for another reason.
+// A directory that a RUN only touched (same mode and owner as below, nothing
+// changed inside) is left out of the layer.
 #include <chrono>
 #include <cstdint>
 #include <expected>

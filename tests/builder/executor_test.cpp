@@ -105,7 +105,7 @@ TEST_F(ExecBuild, UserAppRunsAsUid1000) {
 TEST_F(ExecBuild, ConfigInstructionsReachTheConfig) {
   auto r = build(
       "FROM base/busybox:1\nSHELL [\"/bin/sh\", \"-ec\"]\nCMD echo hi\nENTRYPOINT [\"/bin/sh\"]\n"
-      "EXPOSE 80 53/udp\nLABEL a=b \"c d\"=e\nENV K=v\nVOLUME /data\nSTOPSIGNAL SIGINT\n"
+      "EXPOSE 80 53/udp 8000-8001\nLABEL a=b \"c d\"=e\nENV K=v\nVOLUME /data\nSTOPSIGNAL SIGINT\n"
       "HEALTHCHECK --interval=5s --retries=3 CMD true\nWORKDIR /app\n");
   ASSERT_TRUE(r) << r.error().to_string() << log_;
   const auto& c = config_["config"];
@@ -114,6 +114,7 @@ TEST_F(ExecBuild, ConfigInstructionsReachTheConfig) {
   EXPECT_EQ(c["Shell"], nlohmann::json({"/bin/sh", "-ec"}));
   EXPECT_TRUE(c["ExposedPorts"].contains("80/tcp"));
   EXPECT_TRUE(c["ExposedPorts"].contains("53/udp"));
+  EXPECT_TRUE(c["ExposedPorts"].contains("8001/tcp"));
   EXPECT_EQ(c["Labels"]["c d"], "e");
   EXPECT_TRUE(c["Volumes"].contains("/data"));
   EXPECT_EQ(c["StopSignal"], "SIGINT");
