@@ -9,7 +9,7 @@
 // BuildEnv::cancel: the running step is killed and nothing is tagged.
 //
 // Not supported (an error says so): RUN --mount, RUN --security=insecure,
-// RUN heredocs whose body starts with "#!", COPY --parents, COPY --exclude,
+// COPY --parents, COPY --exclude,
 // symbolic --chmod (u+x), ADD of URLs and git sources, FROM --platform other
 // than linux/amd64. Accepted and ignored: COPY --link (layers are independent
 // anyway), ADD --checksum/--keep-git-dir (URL-only), MAINTAINER (the config

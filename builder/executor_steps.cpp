@@ -57,44 +57,82 @@ StepRes<User> stage_user(const fs::path& rootfs, const std::string& spec) {
   return *u;
 }
 
+// What a RUN runs: argv, and for `RUN <<EOF` with a "#!" body the script,
+// bound at /dev/pipes/<name> and executed as BuildKit does.
+struct RunCommandLine {
+  std::vector<std::string> args;
+  std::string script_name;
+  std::string script;
+};
+
 // The command a heredoc RUN runs, as BuildKit builds it: `RUN <<EOF` alone runs
-// the body as the script; otherwise the shell gets the line with the bodies
-// appended and handles the here-documents itself.
-StepRes<std::string> heredoc_script(const RunCommand& run) {
+// the body as the script (a "#!" body as an executable file); otherwise the
+// shell gets the line with the bodies appended and handles them itself.
+StepRes<void> heredoc_command(const RunCommand& run, RunCommandLine& cmd) {
   const std::string& line = run.command.args.front();
   if (run.heredocs.size() == 1 && line.starts_with("<<") &&
       line.find_first_of(" \t") == std::string::npos) {
-    std::string body = run.heredocs.front().body();
-    if (body.starts_with("#!")) {
-      return step_error(BuildErrc::kDockerfile, "RUN heredocs with a #! line are not supported");
+    const Heredoc& h = run.heredocs.front();
+    std::string body = h.body();
+    if (!body.starts_with("#!")) {
+      cmd.args.push_back(std::move(body));
+      return {};
     }
-    return body;
+    if (h.name.empty() || h.name.find('/') != std::string::npos || h.name.starts_with(".")) {
+      return step_error(BuildErrc::kDockerfile, "bad heredoc name \"" + h.name + "\"");
+    }
+    cmd.args = {"/dev/pipes/" + h.name};
+    cmd.script_name = h.name;
+    cmd.script = std::move(body);
+    return {};
   }
   std::string script = line;
   for (const auto& h : run.heredocs) script += "\n" + h.content + h.name;
-  return script + "\n";
+  cmd.args.push_back(script + "\n");
+  return {};
 }
 
-StepRes<std::vector<std::string>> run_args(const StageCtx& st, const RunCommand& run) {
-  if (run.command.form == CommandForm::kExec) return run.command.args;
+StepRes<RunCommandLine> run_args(const StageCtx& st, const RunCommand& run) {
+  if (run.command.form == CommandForm::kExec) return RunCommandLine{run.command.args, "", ""};
   if (run.command.args.empty()) return step_error(BuildErrc::kDockerfile, "RUN needs a command");
-  std::vector<std::string> args = st.state.image.config.shell;
-  if (args.empty()) args = default_shell();
+  RunCommandLine cmd{st.state.image.config.shell, "", ""};
+  if (cmd.args.empty()) cmd.args = default_shell();
   if (run.heredocs.empty()) {
-    args.push_back(run.command.args.front());
-    return args;
+    cmd.args.push_back(run.command.args.front());
+    return cmd;
   }
-  auto script = heredoc_script(run);
-  if (!script) return std::unexpected(script.error());
-  args.push_back(std::move(*script));
-  return args;
+  if (auto r = heredoc_command(run, cmd); !r) return std::unexpected(r.error());
+  return cmd;
 }
+
+// Writes a heredoc script to a scratch file and binds it into the container;
+// the file goes when the step ends.
+struct ScriptMount {
+  fs::path file;
+  ~ScriptMount() {
+    std::error_code ec;
+    if (!file.empty()) fs::remove(file, ec);
+  }
+  StepRes<std::vector<ContainerMount>> prepare(const BuildEnv& env, const RunCommandLine& cmd) {
+    if (cmd.script.empty()) return std::vector<ContainerMount>{};
+    file = env.work_dir / unique_name("script");
+    {
+      std::ofstream out(file, std::ios::binary);
+      out << cmd.script;
+      if (!out) return step_error(BuildErrc::kInternal, "write " + file.string());
+    }
+    fs::permissions(file, fs::perms(0755));
+    return std::vector<ContainerMount>{
+        {"/dev/pipes/" + cmd.script_name, "bind", file.string(), {"rbind", "ro"}}};
+  }
+};
 
 StepRes<RunResult> execute(BuildCtx& b, StageCtx& st, const RunCommand& run,
                            const std::vector<std::string>& args, const fs::path& view,
-                           const std::vector<Mount>& mounts) {
+                           const std::vector<Mount>& mounts, std::vector<ContainerMount> extra) {
   RunSpec spec;
   spec.rootfs_mounts = mounts;
+  spec.mounts = std::move(extra);
   spec.args = args;
   spec.env = run_env(st);
   spec.cwd = st.state.image.config.working_dir.empty() ? "/" : st.state.image.config.working_dir;
@@ -175,14 +213,18 @@ StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const 
   if (run.network == "host" && !b.env.allow_host_network) {
     return step_error(BuildErrc::kDockerfile, "RUN --network=host is not allowed on this server");
   }
-  auto args = run_args(st, run);
-  if (!args) return std::unexpected(args.error());
+  auto cmd = run_args(st, run);
+  if (!cmd) return std::unexpected(cmd.error());
+  const std::vector<std::string>* args = &cmd->args;
+  ScriptMount script;
+  auto extra = script.prepare(b.env, *cmd);
+  if (!extra) return std::unexpected(extra.error());
   auto view = MountedView::mount(b.env, st.state.chain);
   if (!view) return step_error(BuildErrc::kInternal, view.error());
   ActiveGuard active{b.env.snapshots, unique_name("run")};
   auto mounts = b.env.snapshots.prepare(active.key, st.state.chain);
   if (!mounts) return step_error(BuildErrc::kInternal, mounts.error().message);
-  if (auto r = execute(b, st, run, *args, (*view)->path(), *mounts); !r)
+  if (auto r = execute(b, st, run, *args, (*view)->path(), *mounts, std::move(*extra)); !r)
     return std::unexpected(r.error());
   auto upper = b.env.snapshots.upper_dir(active.key);
   if (!upper) return step_error(BuildErrc::kInternal, upper.error().message);

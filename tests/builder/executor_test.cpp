@@ -223,12 +223,15 @@ TEST_F(ExecBuild, HeredocsInRunAndCopy) {
       "FROM base/busybox:1\nARG V=val\n"
       "RUN <<EOF\necho script-ran > /s\necho \"v=$V\" >> /s\nEOF\n"
       "RUN cat <<EOF > /c\nfrom-cat\nEOF\n"
+      "RUN <<EOT\n#!/bin/sh\necho shebang > /sb\nEOT\n"
       "COPY <<EOF /h.txt\nheredoc ${V}\nEOF\n"
       "COPY --chmod=755 <<A <<B /dir/\na\nA\nb\nB\n");
   ASSERT_TRUE(r) << r.error().to_string() << log_;
   fs::path root = flatten(*r);
   EXPECT_EQ(read_file(root / "s"), "script-ran\nv=val\n");
   EXPECT_EQ(read_file(root / "c"), "from-cat\n");
+  EXPECT_EQ(read_file(root / "sb"), "shebang\n");
+  EXPECT_FALSE(lexists(root / "dev/pipes"));
   EXPECT_EQ(read_file(root / "h.txt"), "heredoc val\n");
   EXPECT_EQ(read_file(root / "dir/A"), "a\n");
   EXPECT_EQ(read_file(root / "dir/B"), "b\n");
