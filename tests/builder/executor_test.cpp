@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "tests/builder/executor_test_util.hpp"
@@ -317,6 +318,35 @@ TEST_F(ExecBuild, IndexBasePicksLinuxAmd64) {
   auto r = build("FROM base/busybox:multi\nRUN echo ok > /ok\n");
   ASSERT_TRUE(r) << r.error().to_string() << log_;
   EXPECT_EQ(read_file(flatten(*r) / "ok"), "ok\n");
+}
+
+TEST_F(ExecBuild, RunSpecCarriesEnvArgsUserWorkdirAndLimits) {
+  FakeRuntime fake;
+  runtime_ = &fake;
+  limits_.memory_bytes = 256u << 20;
+  limits_.pids = 64;
+  auto r = build("FROM base/busybox:1\nARG A=1\nENV E=2\nWORKDIR /w\nUSER app\nRUN [\"id\"]\n",
+                 {{"HTTP_PROXY", "http://proxy"}, {"UNDECLARED", "x"}});
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  auto calls = fake.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  const RunSpec& spec = calls[0];
+  EXPECT_EQ(spec.args, std::vector<std::string>{"id"});
+  auto has = [&](const std::string& kv) {
+    return std::find(spec.env.begin(), spec.env.end(), kv) != spec.env.end();
+  };
+  EXPECT_TRUE(has("A=1"));
+  EXPECT_TRUE(has("E=2"));
+  EXPECT_TRUE(has("HTTP_PROXY=http://proxy"));
+  EXPECT_FALSE(has("UNDECLARED=x"));
+  EXPECT_EQ(spec.cwd, "/w");
+  EXPECT_EQ(spec.user.uid, 1000u);
+  EXPECT_EQ(spec.user.gid, 1000u);
+  EXPECT_EQ(spec.network, NetworkMode::kNone);
+  EXPECT_EQ(spec.limits.memory_bytes, 256u << 20);
+  EXPECT_EQ(spec.limits.pids, 64);
+  EXPECT_EQ(config_["history"].back()["created_by"], "RUN |1 A=1 id # buildkit");
+  EXPECT_EQ(config_["config"]["Env"].dump().find("PROXY"), std::string::npos);
 }
 
 }  // namespace

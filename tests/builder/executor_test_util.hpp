@@ -11,6 +11,7 @@
 #include <string>
 
 #include "builder/executor.hpp"
+#include "builder/fake_runtime.hpp"
 #include "builder/layer_unpack.hpp"
 #include "builder/layer_writer.hpp"
 #include "storage/blob_store.hpp"
@@ -105,9 +106,9 @@ class ExecFixture : public ::testing::Test {
     BuildEnv env{*blobs_,
                  *meta_,
                  *snap_,
-                 *rt_,
+                 runtime_ ? *runtime_ : static_cast<Runtime&>(*rt_),
                  dir_.path() / "work",
-                 {},
+                 limits_,
                  step_timeout_,
                  false,
                  [this](std::string_view s) { log_ += s; },
@@ -163,6 +164,8 @@ class ExecFixture : public ::testing::Test {
   std::unique_ptr<RuncRuntime> rt_;
   std::vector<MountGuard> views_;
   std::string log_;
+  Runtime* runtime_ = nullptr;  // instead of runc when set
+  Limits limits_;
   std::chrono::milliseconds step_timeout_ = std::chrono::minutes(2);
   nlohmann::json config_;
 };
