@@ -197,7 +197,12 @@ StepRes<void> plan_sources(CopyPlanCtx& c, const fs::path& root, const std::stri
     if (!m) return std::unexpected(m.error());
     matches.insert(matches.end(), m->begin(), m->end());
   }
-  bool dest_dir = dest_raw.ends_with('/') || matches.size() + c.spec.inline_sources.size() > 1;
+  if (c.spec.sources.size() + c.spec.inline_sources.size() > 1 && !dest_raw.ends_with('/')) {
+    return step_error(BuildErrc::kDockerfile,
+                      "When using COPY with more than one source file, the destination must be "
+                      "a directory and end with a /");
+  }
+  bool dest_dir = dest_raw.ends_with('/') || matches.size() > 1;
   struct stat st {};
   if (!dest_dir && ::stat((c.stage_root / dest).c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     dest_dir = true;

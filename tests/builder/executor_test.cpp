@@ -349,5 +349,23 @@ TEST_F(ExecBuild, RunSpecCarriesEnvArgsUserWorkdirAndLimits) {
   EXPECT_EQ(config_["config"]["Env"].dump().find("PROXY"), std::string::npos);
 }
 
+TEST_F(ExecBuild, CopyWholeContextAndDestinationRules) {
+  context_file("a.txt", "a\n");
+  context_file("b.txt", "b\n");
+  context_file("sub/c.txt", "c\n");
+  auto r = build("FROM scratch\nCOPY . /app\nCOPY *.txt /globbed\n");
+  ASSERT_TRUE(r) << r.error().to_string();
+  fs::path root = flatten(*r);
+  EXPECT_EQ(read_file(root / "app/a.txt"), "a\n");
+  EXPECT_EQ(read_file(root / "app/sub/c.txt"), "c\n");
+  EXPECT_EQ(read_file(root / "globbed/b.txt"), "b\n");
+  auto bad = build("FROM scratch\nCOPY a.txt b.txt /nodir\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("must be a directory"), std::string::npos);
+  auto none = build("FROM scratch\nCOPY *.nothing /x/\n");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, BuildErrc::kContext);
+}
+
 }  // namespace
 }  // namespace drydock::builder::test_util
