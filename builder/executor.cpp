@@ -64,8 +64,17 @@ StepRes<std::set<std::size_t>> needed_stages(const BuildCtx& b, const Variables&
     if (!base) return std::unexpected(base.error());
     auto dep = b.df.find_stage(*base);
     if (dep && *dep < i && !b.df.stages[*dep].name.empty()) todo.push_back(*dep);
-    for (const auto& ins : s.instructions) {
-      const auto* c = std::get_if<CopyCommand>(&ins.command);
+    std::vector<const Instruction*> steps;
+    for (const auto& ins : s.instructions) steps.push_back(&ins);
+    // A stage built FROM another runs that one's ONBUILD triggers too.
+    if (dep && *dep < i) {
+      for (const auto& ins : b.df.stages[*dep].instructions) {
+        if (const auto* o = std::get_if<OnbuildCommand>(&ins.command))
+          steps.push_back(o->trigger.get());
+      }
+    }
+    for (const Instruction* ins : steps) {
+      const auto* c = std::get_if<CopyCommand>(&ins->command);
       if (!c || c->from.empty()) continue;
       auto from = expand_in(globals, b.df.escape, c->from);
       if (!from) return std::unexpected(from.error());

@@ -367,5 +367,14 @@ TEST_F(ExecBuild, CopyWholeContextAndDestinationRules) {
   EXPECT_EQ(none.error().code, BuildErrc::kContext);
 }
 
+TEST_F(ExecBuild, OnbuildCopyFromAStageBuildsThatStage) {
+  auto r = build(
+      "FROM base/busybox:1 AS src\nRUN echo s > /s\n"
+      "FROM base/busybox:1 AS parent\nONBUILD COPY --from=src /s /s\n"
+      "FROM parent\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  EXPECT_EQ(read_file(flatten(*r) / "s"), "s\n");
+}
+
 }  // namespace
 }  // namespace drydock::builder::test_util
