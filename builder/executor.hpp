@@ -13,8 +13,7 @@
 // symbolic --chmod (u+x), ADD of URLs and git sources, FROM --platform other
 // than linux/amd64. Accepted and ignored: COPY --link (layers are independent
 // anyway), ADD --checksum/--keep-git-dir (URL-only), MAINTAINER (the config
-// has no author field), no_cache (there is no step cache yet). COPY through a
-// destination whose parent is a symlink in the stage rootfs fails.
+// has no author field), no_cache (there is no step cache yet).
 // A directory that a RUN only touched (same mode and owner as below, nothing
 // changed inside) is left out of the layer.
 #include <chrono>

@@ -119,6 +119,47 @@ bool looks_like_archive(const fs::path& p) {
          (n >= 262 && std::memcmp(buf.data() + 257, "ustar", 5) == 0);
 }
 
+// Resolves layer path `path` inside `root` as the container would see it:
+// symlinks in parents (and in the last component when `follow_last`) are
+// followed, absolute targets from `root`, never above it. Returns a layer path.
+StepRes<std::string> resolve_in_root(const fs::path& root, const std::string& path,
+                                     bool follow_last) {
+  std::vector<std::string> todo;
+  for (const auto& part : fs::path(path)) todo.push_back(part.string());
+  std::reverse(todo.begin(), todo.end());
+  std::vector<std::string> done;
+  int hops = 0;
+  while (!todo.empty()) {
+    std::string part = todo.back();
+    todo.pop_back();
+    if (part.empty() || part == "." || part == "/") continue;
+    if (part == "..") {
+      if (!done.empty()) done.pop_back();
+      continue;
+    }
+    fs::path here = root;
+    for (const auto& d : done) here /= d;
+    here /= part;
+    struct stat st {};
+    bool last = todo.empty();
+    if ((!last || follow_last) && ::lstat(here.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      if (++hops > 40) return step_error(BuildErrc::kDockerfile, "too many symlinks in " + path);
+      std::error_code ec;
+      fs::path link = fs::read_symlink(here, ec);
+      if (ec) return step_error(BuildErrc::kInternal, "readlink " + here.string());
+      if (link.is_absolute()) done.clear();
+      std::vector<std::string> parts;
+      for (const auto& p : link) parts.push_back(p.string());
+      for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_back(*it);
+      continue;
+    }
+    done.push_back(part);
+  }
+  std::string out;
+  for (const auto& d : done) out += (out.empty() ? "" : "/") + d;
+  return out;
+}
+
 struct CopySources {
   fs::path root;  // context dir or a mounted view
   std::unique_ptr<MountedView> view;
@@ -186,7 +227,7 @@ StepRes<void> add_match(CopyPlanCtx& c, const fs::path& src, const std::string& 
 }
 
 StepRes<void> plan_sources(CopyPlanCtx& c, const fs::path& root, const std::string& dest_raw,
-                           const std::string& dest) {
+                           const std::string& dest_in) {
   std::vector<fs::path> matches;
   for (const auto& s : c.spec.sources) {
     auto src = expand(c.st, c.b, s);
@@ -203,9 +244,16 @@ StepRes<void> plan_sources(CopyPlanCtx& c, const fs::path& root, const std::stri
                       "a directory and end with a /");
   }
   bool dest_dir = dest_raw.ends_with('/') || matches.size() > 1;
+  // Symlinks on the way are followed inside the stage rootfs (/bin -> usr/bin).
+  auto resolved = resolve_in_root(c.stage_root, dest_in, false);
+  if (!resolved) return std::unexpected(resolved.error());
+  std::string dest = *resolved;
+  auto target = resolve_in_root(c.stage_root, dest, true);
   struct stat st {};
-  if (!dest_dir && ::stat((c.stage_root / dest).c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+  if (target && ::lstat((c.stage_root / *target).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     dest_dir = true;
+    dest = *target;
+  }
   if (dest.empty()) dest_dir = true;
   for (const auto& m : matches) {
     if (auto r = add_match(c, m, dest, dest_dir); !r) return r;

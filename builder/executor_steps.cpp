@@ -200,6 +200,9 @@ void add_history(StageCtx& st, const BuildCtx& b, std::string created_by,
   if (!layer) return;
   st.state.layers.push_back(layer->blob);
   st.state.image.diff_ids.push_back(layer->diff_id);
+  // overlayfs refuses a lower dir listed twice (ELOOP); the topmost copy of a
+  // repeated layer alone gives the same merged tree.
+  std::erase(st.state.chain, layer->diff_id);
   st.state.chain.push_back(layer->diff_id);
 }
 

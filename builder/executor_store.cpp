@@ -6,6 +6,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
@@ -148,6 +150,7 @@ Res<ImageState> load_image(BuildEnv& env, std::string_view reference) {
     if (auto r = ensure_snapshot(env, blob, st.image.diff_ids[i]); !r)
       return std::unexpected(r.error());
     st.layers.push_back(std::move(blob));
+    std::erase(st.chain, st.image.diff_ids[i]);  // a repeated layer: keep the topmost
     st.chain.push_back(st.image.diff_ids[i]);
   }
   return st;

@@ -21,7 +21,7 @@ template <class T>
 using Res = std::expected<T, std::string>;
 
 // An image as a build holds it: config, layer blobs and their snapshot names
-// (base layer first).
+// (base layer first; a layer repeated in the image appears once, topmost).
 struct ImageState {
   ImageConfig image;
   std::vector<LayerBlob> layers;

@@ -376,5 +376,17 @@ TEST_F(ExecBuild, OnbuildCopyFromAStageBuildsThatStage) {
   EXPECT_EQ(read_file(flatten(*r) / "s"), "s\n");
 }
 
+TEST_F(ExecBuild, CopyFollowsSymlinksInTheDestination) {
+  context_file("f.txt", "f\n");
+  auto r = build(
+      "FROM base/busybox:1\nRUN mkdir -p /usr/real && ln -s /usr/real /linked && "
+      "ln -s real /usr/rel\nCOPY f.txt /linked/a.txt\nCOPY f.txt /usr/rel/\nCOPY f.txt /linked\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  fs::path root = flatten(*r);
+  EXPECT_TRUE(fs::is_symlink(root / "linked"));
+  EXPECT_EQ(read_file(root / "usr/real/a.txt"), "f\n");
+  EXPECT_EQ(read_file(root / "usr/real/f.txt"), "f\n");
+}
+
 }  // namespace
 }  // namespace drydock::builder::test_util

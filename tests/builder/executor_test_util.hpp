@@ -135,6 +135,7 @@ class ExecFixture : public ::testing::Test {
         EXPECT_TRUE(u) << u.error().message;
         EXPECT_TRUE(verify_->commit("k", id));
       }
+      std::erase(chain, id);
       chain.push_back(id);
     }
     fs::path target = dir_.path() / ("flat-" + random_suffix());
