@@ -321,15 +321,17 @@ StepRes<void> workdir_step(BuildCtx& b, StageCtx& st, const std::string& path) {
   auto view = MountedView::mount(b.env, st.state.chain);
   if (!view) return step_error(BuildErrc::kInternal, view.error());
   std::optional<WrittenLayer> written;
+  auto real = resolve_in_root((*view)->path(), *dest, true);
+  if (!real) return std::unexpected(real.error());
   struct stat sb {};
-  if (!dest->empty() && ::stat(((*view)->path() / *dest).c_str(), &sb) != 0) {
+  if (!real->empty() && ::lstat(((*view)->path() / *real).c_str(), &sb) != 0) {
     Owner owner;
     if (!st.state.image.config.user.empty()) {
       if (auto u = resolve_user(st.state.image.config.user, (*view)->path()))
         owner = Owner{u->uid, u->gid};
     }
     LayerPlan plan;
-    if (auto r = plan.add_directory(*dest, MadeAttrs{.mode = 0755, .owner = owner}); !r) {
+    if (auto r = plan.add_directory(*real, MadeAttrs{.mode = 0755, .owner = owner}); !r) {
       return step_error(BuildErrc::kInternal, r.error().message);
     }
     LayerOptions options;

@@ -380,12 +380,15 @@ TEST_F(ExecBuild, CopyFollowsSymlinksInTheDestination) {
   context_file("f.txt", "f\n");
   auto r = build(
       "FROM base/busybox:1\nRUN mkdir -p /usr/real && ln -s /usr/real /linked && "
-      "ln -s real /usr/rel\nCOPY f.txt /linked/a.txt\nCOPY f.txt /usr/rel/\nCOPY f.txt /linked\n");
+      "ln -s real /usr/rel\nCOPY f.txt /linked/a.txt\nCOPY f.txt /usr/rel/\nCOPY f.txt /linked\n"
+      "WORKDIR /linked/wd\n");
   ASSERT_TRUE(r) << r.error().to_string() << log_;
   fs::path root = flatten(*r);
   EXPECT_TRUE(fs::is_symlink(root / "linked"));
   EXPECT_EQ(read_file(root / "usr/real/a.txt"), "f\n");
   EXPECT_EQ(read_file(root / "usr/real/f.txt"), "f\n");
+  EXPECT_TRUE(fs::is_directory(root / "usr/real/wd"));
+  EXPECT_EQ(config_["config"]["WorkingDir"], "/linked/wd");
 }
 
 }  // namespace
