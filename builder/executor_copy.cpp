@@ -76,7 +76,11 @@ bool is_url(std::string_view s) {
   return s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@");
 }
 
-// Paths under `root` matching source `src` (a glob); checked to stay inside.
+StepRes<std::string> resolve_in_root(const fs::path& root, const std::string& path,
+                                     bool follow_last);
+
+// Paths under `root` matching source `src` (a glob); `..` may not climb out.
+// Symlinks among the matches are resolved later, inside `root` (add_match).
 StepRes<std::vector<fs::path>> match_source(const fs::path& root, const std::string& src) {
   fs::path rel = fs::path(src).relative_path().lexically_normal();
   if (!rel.empty() && *rel.begin() == "..") {
@@ -93,15 +97,6 @@ StepRes<std::vector<fs::path>> match_source(const fs::path& root, const std::str
   ::globfree(&g);
   std::sort(out.begin(), out.end());
   if (out.empty()) return step_error(BuildErrc::kContext, "\"" + src + "\": not found");
-  std::error_code ec;
-  fs::path croot = fs::weakly_canonical(root, ec);
-  for (const auto& p : out) {
-    fs::path c = fs::weakly_canonical(p, ec);
-    auto [a, b] = std::mismatch(croot.begin(), croot.end(), c.begin(), c.end());
-    if (a != croot.end()) {
-      return step_error(BuildErrc::kContext, "forbidden path outside the build context: " + src);
-    }
-  }
   return out;
 }
 
@@ -195,16 +190,18 @@ struct CopyPlanCtx {
   CopyAttrs attrs;
   LayerPlan plan;
   ScratchDirs scratch;
+  fs::path src_root;  // context dir or the --from view
 };
 
 StepRes<void> add_match(CopyPlanCtx& c, const fs::path& src, const std::string& dest,
                         bool dest_dir) {
-  // A source that is a symlink is followed (BuildKit copies with FollowSymlinks);
-  // match_source has checked that it stays inside the source root.
+  // A source that is a symlink is followed (BuildKit copies with FollowSymlinks),
+  // inside the source root: a link cannot lead out of the context or stage.
+  auto rel = resolve_in_root(c.src_root, src.lexically_relative(c.src_root).string(), true);
+  if (!rel) return std::unexpected(rel.error());
+  fs::path real = c.src_root / *rel;
   struct stat st {};
-  std::error_code ec;
-  fs::path real = fs::canonical(src, ec);
-  if (ec || ::lstat(real.c_str(), &st) != 0) {
+  if (::lstat(real.c_str(), &st) != 0) {
     return step_error(BuildErrc::kContext, src.filename().string() + ": not found");
   }
   LayerResult<void> r;
@@ -228,6 +225,7 @@ StepRes<void> add_match(CopyPlanCtx& c, const fs::path& src, const std::string& 
 
 StepRes<void> plan_sources(CopyPlanCtx& c, const fs::path& root, const std::string& dest_raw,
                            const std::string& dest_in) {
+  c.src_root = root;
   std::vector<fs::path> matches;
   for (const auto& s : c.spec.sources) {
     auto src = expand(c.st, c.b, s);
@@ -290,7 +288,7 @@ StepRes<void> copy_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const
   if (!dest_raw) return std::unexpected(dest_raw.error());
   auto dest = layer_dest(st, *dest_raw);
   if (!dest) return std::unexpected(dest.error());
-  CopyPlanCtx c{b, st, spec, is_add, stage_root, {}, {}, {}};
+  CopyPlanCtx c{b, st, spec, is_add, stage_root, {}, {}, {}, {}};
   auto chown = expand(st, b, spec.chown);
   if (!chown) return std::unexpected(chown.error());
   auto owner = parse_chown(*chown, stage_root);

@@ -391,5 +391,17 @@ TEST_F(ExecBuild, CopyFollowsSymlinksInTheDestination) {
   EXPECT_EQ(config_["config"]["WorkingDir"], "/linked/wd");
 }
 
+TEST_F(ExecBuild, SourceSymlinksResolveInsideTheSourceRoot) {
+  ASSERT_EQ(::symlink("/etc/passwd", (dir_.path() / "ctx/host").c_str()), 0);
+  auto r = build("FROM scratch\nCOPY host /h\n");
+  ASSERT_FALSE(r);  // the context has no etc/passwd: the host's is never read
+  EXPECT_EQ(r.error().code, BuildErrc::kContext);
+  r = build(
+      "FROM base/busybox:1 AS a\nRUN ln -s /etc/passwd /abs\n"
+      "FROM scratch\nCOPY --from=a /abs /p\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  EXPECT_NE(read_file(flatten(*r) / "p").find("app:x:1000"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace drydock::builder::test_util
