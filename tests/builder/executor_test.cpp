@@ -34,6 +34,8 @@ TEST_F(ExecBuild, RunWritesAFileIntoTheImage) {
   auto r = build("FROM base/busybox:1\nRUN echo hi > /out.txt\n");
   ASSERT_TRUE(r) << r.error().to_string() << log_;
   EXPECT_EQ(read_file(flatten(*r) / "out.txt"), "hi\n");
+  EXPECT_NE(log_.find("#1 [stage-0 1/2] FROM base/busybox:1\n"), std::string::npos) << log_;
+  EXPECT_NE(log_.find("#2 [stage-0 2/2] RUN echo hi > /out.txt\n"), std::string::npos) << log_;
   EXPECT_EQ(config_["rootfs"]["diff_ids"].size(), 2u);
   EXPECT_EQ(config_["history"].back()["created_by"],
             "RUN /bin/sh -c echo hi > /out.txt # buildkit");
