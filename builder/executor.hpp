@@ -1,0 +1,100 @@
+#pragma once
+// Runs a parsed Dockerfile into an image, as `docker build` (BuildKit) does
+// (DESIGN.md "Build flow"): the stages the target needs, base images from
+// Drydock's own store unpacked once into content-addressed snapshots, RUN in
+// an OCI runtime container over an overlay of those snapshots, COPY/ADD
+// written straight into layers, and the result committed through storage/.
+//
+// Synchronous: the caller runs it on a worker thread. Cancel through
+// BuildEnv::cancel: the running step is killed and nothing is tagged.
+//
+// Not supported (an error says so): RUN --mount, RUN --security=insecure,
+// COPY --parents, COPY --exclude,
+// symbolic --chmod (u+x), ADD of URLs and git sources, FROM --platform other
+// than linux/amd64. Accepted and ignored: COPY --link (layers are independent
+// anyway), ADD --checksum/--keep-git-dir (URL-only), MAINTAINER (the config
+// has no author field), no_cache (there is no step cache yet).
+// A directory that a RUN only touched (same mode and owner as below, nothing
+// changed inside) is left out of the layer.
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "builder/image_commit.hpp"
+#include "builder/runtime.hpp"
+#include "builder/snapshotter.hpp"
+#include "storage/blob_store.hpp"
+#include "storage/metadata_store.hpp"
+
+namespace drydock::builder {
+
+// What to build.
+struct BuildRequest {
+  std::filesystem::path context_dir;  // an extracted context (extract_context)
+  std::string dockerfile_text;
+  std::string dockerfile_name = "Dockerfile";  // for error messages
+  std::string target;                          // stage name or index; empty: the last
+  std::vector<std::pair<std::string, std::string>> build_args;  // --build-arg K=V
+  std::vector<ImageTarget> targets;                             // tags to commit to
+  bool no_cache = false;  // accepted; there is no step cache yet
+};
+
+// Where the build runs. `work_dir` is scratch space and must be on the same
+// filesystem as the blob store (layers are published by rename).
+struct BuildEnv {
+  storage::BlobStore& blobs;
+  storage::MetadataStore& meta;
+  Snapshotter& snapshots;
+  Runtime& runtime;
+  std::filesystem::path work_dir;
+  Limits limits;
+  std::chrono::milliseconds step_timeout{0};  // 0: none
+  bool allow_host_network = false;            // RUN --network=host
+  std::function<void(std::string_view)> log;  // lines and output chunks; may be empty
+  std::stop_token cancel;
+  std::int64_t now = 0;  // unix seconds for `created`; 0: the clock
+};
+
+enum class BuildErrc {
+  kDockerfile,  // parse error, unknown stage, bad flag, unsupported feature
+  kBaseImage,   // a FROM / COPY --from image not in the store
+  kContext,     // a COPY/ADD source missing or outside the context
+  kStepFailed,  // RUN returned non-zero or timed out
+  kCancelled,   // the stop token was triggered
+  kInternal,    // storage, snapshot, mount or runtime failure
+};
+
+// A failed build: which instruction (file, line) and why.
+struct BuildError {
+  BuildErrc code = BuildErrc::kInternal;
+  std::string message;
+  std::string file;
+  int line = 0;
+  std::string instruction;  // the instruction as written, e.g. "RUN false"
+  // "Dockerfile:3: RUN false: <message>" (empty parts left out).
+  std::string to_string() const;
+};
+
+// A successful build.
+struct BuildOutcome {
+  storage::Digest manifest;
+  storage::Digest config;
+  std::string manifest_json;
+  std::string config_json;
+  std::size_t stages_built = 0;
+};
+
+// Builds `req` in `env`. Only the stages the target needs, transitively through
+// FROM <stage> and COPY --from, are built. On any failure nothing is tagged
+// and every snapshot, mount and temp file the build made is gone.
+std::expected<BuildOutcome, BuildError> run_build(const BuildRequest& req, BuildEnv& env);
+
+}  // namespace drydock::builder

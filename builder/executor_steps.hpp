@@ -1,0 +1,67 @@
+#pragma once
+// Internal to builder/: the state of a running build and the steps that make
+// layers (RUN, COPY/ADD, WORKDIR), shared by executor.cpp and executor_steps.cpp.
+#include <cstddef>
+#include <expected>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "builder/dockerfile.hpp"
+#include "builder/executor.hpp"
+#include "builder/executor_store.hpp"
+#include "builder/shell_words.hpp"
+
+namespace drydock::builder::exec_detail {
+
+// A step's failure; the dispatcher adds file, line and instruction.
+struct StepError {
+  BuildErrc code = BuildErrc::kInternal;
+  std::string message;
+};
+template <class T>
+using StepRes = std::expected<T, StepError>;
+
+inline std::unexpected<StepError> step_error(BuildErrc code, std::string message) {
+  return std::unexpected(StepError{code, std::move(message)});
+}
+
+// One stage being built.
+struct StageCtx {
+  std::size_t index = 0;
+  ImageState state;
+  Variables args;  // ARGs declared in this stage, with their values
+  // Declared ARGs with a value, in declaration order (for RUN's history).
+  std::vector<std::string> arg_order;
+  bool cmd_set = false;  // CMD given in this stage (ENTRYPOINT then keeps it)
+  // ARG and ENV together, ENV winning: what expansion sees.
+  Variables vars() const;
+};
+
+// The whole build.
+struct BuildCtx {
+  const BuildRequest& req;
+  BuildEnv& env;
+  const Dockerfile& df;
+  std::map<std::string, std::string, std::less<>> build_args;  // --build-arg
+  std::vector<std::optional<ImageState>> built;                // per stage index
+  int step = 0;
+  void log(std::string_view text) const {
+    if (env.log) env.log(text);
+  }
+};
+
+// Appends a history entry (and the layer, when one was written).
+void add_history(StageCtx& st, const BuildCtx& b, std::string created_by,
+                 const std::optional<WrittenLayer>& layer);
+
+StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const RunCommand& run);
+StepRes<void> copy_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const CopySpec& spec,
+                        const std::string& from, bool is_add);
+StepRes<void> workdir_step(BuildCtx& b, StageCtx& st, const std::string& path);
+
+// The created time for history and config, RFC 3339.
+std::string created_time(const BuildEnv& env);
+
+}  // namespace drydock::builder::exec_detail
