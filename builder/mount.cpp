@@ -1,6 +1,7 @@
 #include "builder/mount.hpp"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "storage/unique_fd.hpp"
 
@@ -289,6 +291,26 @@ ExecResult<MountGuard> mount_guarded(std::span<const Mount> mounts,
                                      const std::filesystem::path& target) {
   if (auto r = mount_all(mounts, target); !r) return std::unexpected(r.error());
   return MountGuard(target, mounts.size());
+}
+
+ExecError io_error(std::string what, const std::filesystem::path& path, int err) {
+  return {ExecErrc::kIo, what + " " + path.string() + ": " + std::strerror(err)};
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::vector<unsigned char> buf(bytes);
+  std::size_t got = 0;
+  while (got < bytes) {
+    ssize_t n = ::getrandom(buf.data() + got, bytes - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : buf) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
 }
 
 }  // namespace drydock::builder

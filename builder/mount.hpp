@@ -38,6 +38,13 @@ struct ExecError {
 template <class T>
 using ExecResult = std::expected<T, ExecError>;
 
+// kIo error "WHAT PATH: strerror(err)".
+ExecError io_error(std::string what, const std::filesystem::path& path, int err);
+
+// `bytes` random bytes (getrandom) as lower-case hex: ids for containers,
+// bundles and snapshots.
+std::string random_hex(std::size_t bytes);
+
 // One filesystem, as mount(8) would take it: a type ("overlay", "bind",
 // "tmpfs"...), a source, and option words. Option words are either mount flags
 // ("ro", "rbind", "nosuid"...) or filesystem data ("lowerdir=...", "size=64m").

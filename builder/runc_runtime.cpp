@@ -42,26 +42,6 @@ constexpr auto kCommandTimeout = 30s;  // runc kill / delete / list
 
 ExecError runtime_error(std::string message) { return {ExecErrc::kRuntime, std::move(message)}; }
 
-ExecError io_error(std::string what, const fs::path& path, int err) {
-  return {ExecErrc::kIo, what + " " + path.string() + ": " + std::strerror(err)};
-}
-
-std::string random_hex(std::size_t bytes) {
-  std::vector<unsigned char> buf(bytes);
-  std::size_t got = 0;
-  while (got < bytes) {
-    ssize_t n = ::getrandom(buf.data() + got, bytes - got, 0);
-    if (n > 0) got += static_cast<std::size_t>(n);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : buf) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
-
 int ms_until(Clock::time_point t) {
   auto left = std::chrono::ceil<std::chrono::milliseconds>(t - Clock::now()).count();
   return static_cast<int>(std::clamp<std::int64_t>(left, 0, 60'000));

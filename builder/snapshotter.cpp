@@ -21,26 +21,6 @@ namespace {
 namespace fs = std::filesystem;
 using storage::UniqueFd;
 
-ExecError io_error(std::string what, const fs::path& path, int err) {
-  return {ExecErrc::kIo, what + " " + path.string() + ": " + std::strerror(err)};
-}
-
-std::string random_hex(std::size_t bytes) {
-  std::vector<unsigned char> buf(bytes);
-  std::size_t got = 0;
-  while (got < bytes) {
-    ssize_t n = ::getrandom(buf.data() + got, bytes - got, 0);
-    if (n > 0) got += static_cast<std::size_t>(n);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : buf) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
-
 bool valid_name(std::string_view s) {
   if (s.empty() || s.size() > 200 || !std::isalnum(static_cast<unsigned char>(s[0]))) {
     return false;
