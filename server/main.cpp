@@ -1,5 +1,5 @@
-// The `drydock` command line: `serve`, and (later) admin and client
-// subcommands.
+// The `drydock` command line: `serve`, the admin subcommands and the
+// `build` client.
 
 #include <chrono>
 #include <condition_variable>
@@ -18,6 +18,7 @@
 #include "auth/authenticator.hpp"
 #include "registry/registry.hpp"
 #include "server/admin_cli.hpp"
+#include "server/build_cli.hpp"
 #include "server/server.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/clock.hpp"
@@ -33,10 +34,12 @@ constexpr const char* kUsage = R"(drydock: an OCI container registry with a buil
 Usage:
   drydock serve [options]     run the registry server
   drydock user|grant|token    manage users, permissions and access tokens
+  drydock build [options] DIR build DIR's Dockerfile on a server, follow the log
   drydock --help              this text
   drydock serve --help        the server's options
 
-Run `drydock serve --help` for every option of the server.
+Run `drydock serve --help` for every option of the server, and
+`drydock build --help` for the build client's.
 
 )";
 
@@ -290,6 +293,7 @@ int main(int argc, char** argv) {
       }
       return serve(flags);
     }
+    if (args[0] == "build") return server::run_build_command({args.begin() + 1, args.end()});
     if (server::is_admin_command(args[0])) {
       return server::run_admin_command(args[0], {args.begin() + 1, args.end()});
     }
