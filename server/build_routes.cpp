@@ -131,8 +131,10 @@ asio::awaitable<bool> Session::handle_builds(RequestParser& p, Exchange& ex,
   }
   auth::Principal who;
   if (ctx_.auth != nullptr) {
-    auto allowed = co_await authorize_for(
-        p, ex, auth::Requirement{auth::Resource::kBase, {}, {}});
+    // A named local, not a braced temporary in the call: g++ 12 destroyed
+    // that temporary twice ("free(): invalid pointer" on every 401 here).
+    std::optional<auth::Requirement> need = auth::Requirement{auth::Resource::kBase, {}, {}};
+    auto allowed = co_await authorize_for(p, ex, std::move(need));
     if (!allowed) co_return ex.keep_alive;
     who = std::move(*allowed);
   }
