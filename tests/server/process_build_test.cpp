@@ -89,7 +89,7 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
 // The build id `drydock build` reports on stderr ("... build <id>").
 std::string build_id(const std::string& err) {
   std::smatch m;
-  if (std::regex_search(err, m, std::regex("build ([0-9a-f]{32})"))) return m[1];
+  if (std::regex_search(err, m, std::regex("build ([0-9a-f]{16,})"))) return m[1];
   return "";
 }
 
