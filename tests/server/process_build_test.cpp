@@ -471,7 +471,7 @@ TEST_F(ProcessBuild, QueueTimeoutAndConcurrencyLimit) {
   start({{"concurrency", 1}, {"build_timeout_seconds", 3}});
   push_base();
   std::string slow =
-      submit("?t=q/a:1", context("FROM base/busybox:1\nRUN echo first && sleep 600\n"));
+      submit("?t=q/a:1", context("FROM base/busybox:1\nRUN echo first && sleep 6003\n"));
   ASSERT_TRUE(wait_log(slow, "first"));
   // One build at a time: the next ones wait.
   std::string second = submit("?t=q/b:1", context("FROM base/busybox:1\nRUN echo second\n"));
@@ -496,12 +496,12 @@ TEST_F(ProcessBuild, BuildsSurviveRestartsAndUnfinishedOnesAreMarkedFailed) {
   std::string done = submit("?t=r/ok:1", context("FROM base/busybox:1\nRUN echo fine\n"));
   ASSERT_EQ(wait_finished(done)["status"], "succeeded");
   std::string running =
-      submit("?t=r/slow:1", context("FROM base/busybox:1\nRUN echo going && sleep 600\n"));
+      submit("?t=r/slow:1", context("FROM base/busybox:1\nRUN echo going && sleep 6001\n"));
   ASSERT_TRUE(wait_log(running, "going"));
   // A graceful stop fails the running build and says why.
   auto exit = server_->terminate(60s);
   ASSERT_TRUE(exit && exit->ok()) << server_->log_tail();
-  EXPECT_FALSE(process_running_with("sleep 600"));
+  EXPECT_FALSE(process_running_with("sleep 6001"));
   start();
   EXPECT_EQ(status(done)["status"], "succeeded");
   EXPECT_NE(log(done).find("fine"), std::string::npos);
@@ -511,14 +511,14 @@ TEST_F(ProcessBuild, BuildsSurviveRestartsAndUnfinishedOnesAreMarkedFailed) {
   // A crash (SIGKILL) mid-build: the next start marks it failed and clears
   // what the dead process left (containers, mounts, contexts).
   std::string killed =
-      submit("?t=r/killed:1", context("FROM base/busybox:1\nRUN echo again && sleep 600\n"));
+      submit("?t=r/killed:1", context("FROM base/busybox:1\nRUN echo again && sleep 6002\n"));
   ASSERT_TRUE(wait_log(killed, "again"));
   server_->kill();
   start();
   j = status(killed);
   EXPECT_EQ(j["status"], "failed");
   EXPECT_NE(j.value("error", "").find("restarted"), std::string::npos) << j.dump();
-  EXPECT_FALSE(process_running_with("sleep 600"));
+  EXPECT_FALSE(process_running_with("sleep 6002"));
   EXPECT_EQ(leftovers(), 0u);
   // And builds work after it.
   std::string after = submit("?t=r/after:1", context("FROM base/busybox:1\nRUN echo after\n"));
