@@ -131,10 +131,8 @@ asio::awaitable<bool> Session::handle_builds(RequestParser& p, Exchange& ex,
   }
   auth::Principal who;
   if (ctx_.auth != nullptr) {
-    // A named local, not a braced temporary in the call: g++ 12 destroyed
-    // that temporary twice ("free(): invalid pointer" on every 401 here).
     std::optional<auth::Requirement> need = auth::Requirement{auth::Resource::kBase, {}, {}};
-    auto allowed = co_await authorize_for(p, ex, std::move(need));
+    std::optional<auth::Principal> allowed = co_await authorize_for(p, ex, need);
     if (!allowed) co_return ex.keep_alive;
     who = std::move(*allowed);
   }

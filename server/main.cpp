@@ -63,10 +63,24 @@ Options (flags override the config file, which overrides the defaults):
                           "registry": { "max_manifest_bytes": 4194304,
                                         "chunk_min_length": 0,
                                         "upload_expiry_hours": 168 },
-                          "tls": { "cert": "", "key": "", "client_ca": "" } }
+                          "tls": { "cert": "", "key": "", "client_ca": "" },
+                          "builder": { "enabled": true, "concurrency": 1,
+                                       "build_timeout_seconds": 3600,
+                                       "step_timeout_seconds": 0,
+                                       "max_context_bytes": 2147483648,
+                                       "max_extracted_bytes": 8589934592,
+                                       "max_context_entries": 1000000,
+                                       "memory_limit_bytes": 4294967296,
+                                       "pids_limit": 4096,
+                                       "runtime": "/usr/sbin/runc",
+                                       "network": "none", "max_queued": 100 } }
                       io_threads/worker_threads 0 mean one per core / two per core.
                       Upload sessions older than upload_expiry_hours are removed
                       at startup and every hour (0: never).
+                      builder: the build service (POST /builds; see README).
+                      network "none": RUN steps get only lo; "host": the
+                      host's network. Limits apply per RUN container (0:
+                      none); the timeouts per build / per RUN step (0: none).
   --listen HOST:PORT  address to listen on (default 0.0.0.0:5000; port 0 picks a
                       free port, printed as "listening on HOST:PORT")
   --data DIR          data directory: blobs, uploads and the SQLite metadata

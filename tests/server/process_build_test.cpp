@@ -1,374 +1,613 @@
-// `drydock build`, the build client, as a real process against a real
-// `drydock serve`: contexts and .dockerignore, success and failure exit
-// statuses, Ctrl-C cancelling a running build, authentication, HTTPS, and a
-// large context streamed in bounded memory.
+// The build API against the real `drydock` binary: a context uploaded to
+// POST /builds becomes an image in the registry; status, logs (followed as
+// they grow), cancel, the queue, the per-build timeout, restarts, bad
+// contexts, permissions, and the isolation of RUN steps (no host files, no
+// data directory, no network, nothing left after a cancel). RUN steps run in
+// real runc containers over overlayfs; the busybox base image is made here
+// from /bin/busybox and pushed over HTTP like any other image.
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <sys/socket.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
-#include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "auth/secrets.hpp"
+#include "tests/builder/test_archive.hpp"
 #include "tests/server/http_client.hpp"
 #include "tests/server/oci_client.hpp"
 #include "tests/server/process_harness.hpp"
-#include "tests/server/test_pki.hpp"
 
 namespace drydock::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using builder::testing::Compression;
+using builder::testing::TestArchive;
+using builder::testing::TestEntry;
 using nlohmann::json;
 
-constexpr auto kBuildTimeout = 120s;
+constexpr const char* kBusybox = "/bin/busybox";
+constexpr const char* kRunc = "/usr/sbin/runc";
 
-void write(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
-// Sets an environment variable for one scope (run_cli's children inherit the
-// environment), restoring the old value after.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) {
-      ::setenv(name, value->c_str(), 1);
-    } else {
-      ::unsetenv(name);
-    }
+void write_file(const fs::path& p, std::string_view text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+}
+
+Headers basic(const std::string& user, const std::string& secret) {
+  return {{"Authorization", "Basic " + auth::base64_encode(user + ":" + secret)}};
+}
+
+// A context archive's bytes from `entries`.
+std::string archive_bytes(const fs::path& scratch, const std::vector<TestEntry>& entries,
+                          Compression c = Compression::kNone) {
+  fs::path file = scratch / ("ctx-" + std::to_string(::getpid()) + "-" +
+                             std::to_string(std::rand()) + ".tar");
+  {
+    TestArchive a(file, c);
+    for (const auto& e : entries) a.add(e);
   }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
+  auto bytes = read_file(file);
+  fs::remove(file);
+  return bytes;
+}
+
+TestEntry file_entry(std::string name, std::string data) {
+  TestEntry e;
+  e.name = std::move(name);
+  e.data = std::move(data);
+  return e;
+}
+
+// Whether any process on the host has `needle` in its command line.
+bool process_running_with(const std::string& needle) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    auto name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmd = read_file(e.path() / "cmdline");
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find(needle) != std::string::npos) return true;
   }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
-// Entry names of a (gzip'd) tar held in memory, directories without their '/'.
-std::vector<std::string> tar_names(const std::string& blob) {
-  std::vector<std::string> names;
-  archive* a = archive_read_new();
-  archive_read_support_filter_all(a);
-  archive_read_support_format_tar(a);
-  EXPECT_EQ(archive_read_open_memory(a, blob.data(), blob.size()), ARCHIVE_OK);
-  archive_entry* e = nullptr;
-  while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-    std::string name = archive_entry_pathname(e);
-    if (name.starts_with("./")) name = name.substr(2);
-    if (name.ends_with('/')) name.pop_back();
-    names.push_back(name);
-  }
-  archive_read_free(a);
-  return names;
+  return false;
 }
 
-bool contains(const std::vector<std::string>& names, const std::string& name) {
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-// The build id `drydock build` reports on stderr ("... build <id>").
-std::string build_id(const std::string& err) {
-  std::smatch m;
-  if (std::regex_search(err, m, std::regex("build ([0-9a-f]{16,})"))) return m[1];
-  return "";
-}
-
-class BuildCli : public ::testing::Test {
+class ProcessBuild : public ::testing::Test {
  protected:
-  fs::path ctx() const { return dir_.path() / "ctx"; }
+  void SetUp() override {
+    if (::geteuid() != 0 || ::access(kRunc, X_OK) != 0 || ::access(kBusybox, X_OK) != 0) {
+      GTEST_SKIP() << "needs root, runc and busybox-static";
+    }
+    fs::create_directories(data());
+  }
+  void TearDown() override {
+    if (HasFailure() && server_ && server_->running()) {
+      std::fprintf(stderr, "server log:\n%s\n", server_->log_tail().c_str());
+    }
+    server_.reset();
+    // Nothing of any build is left running or mounted.
+    if (fs::exists(data() / "builder")) {
+      std::string mounts = read_file("/proc/self/mountinfo");
+      EXPECT_EQ(mounts.find((data() / "builder").string()), std::string::npos) << mounts;
+    }
+  }
+
   fs::path data() const { return dir_.path() / "data"; }
 
-  void start_server(std::vector<std::string> extra = {}) {
+  // Starts the server with `builder` as the config's builder section.
+  void start(json builder = json::object(), std::vector<std::string> extra = {}) {
+    json cfg = {{"builder", builder}};
+    write_file(dir_.path() / "config.json", cfg.dump());
     auto args = ServerProcess::serve_args(data());
-    args.insert(args.end(), extra.begin(), extra.end());
-    server_.emplace(args, dir_.path() / "server.log");
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
-
-  std::vector<std::string> build_args(std::vector<std::string> args) const {
-    std::vector<std::string> full{"build", "--server", url()};
-    full.insert(full.end(), args.begin(), args.end());
-    return full;
-  }
-  CliResult build(std::vector<std::string> args) {
-    return run_cli(build_args(std::move(args)), kBuildTimeout);
+    args.push_back("--config");
+    args.push_back((dir_.path() / "config.json").string());
+    for (auto& a : extra) args.push_back(a);
+    server_ = std::make_unique<ServerProcess>(args, dir_.path() / "server.log");
+    http_.emplace(server_->port());
   }
 
-  // Layer entry names of the image at repo:tag (every layer, in order).
-  std::vector<std::string> image_files(const std::string& repo, const std::string& tag,
-                                       const Headers& auth = {}) {
-    Client c(server_->port());
-    auto m = c.get("/v2/" + repo + "/manifests/" + tag, auth);
-    EXPECT_EQ(m.status, 200u) << m.body;
-    std::vector<std::string> names;
-    for (const auto& layer : m.json().value("layers", json::array())) {
-      auto blob = c.get("/v2/" + repo + "/blobs/" + layer.value("digest", ""), auth);
-      EXPECT_EQ(blob.status, 200u);
-      auto more = tar_names(blob.body);
-      names.insert(names.end(), more.begin(), more.end());
+  Client& http() { return *http_; }
+
+  // Pushes a busybox image as base/busybox:1 (one uncompressed-tar layer).
+  void push_base(const Headers& h = {}) {
+    std::vector<TestEntry> entries;
+    auto dir = [](std::string n, mode_t perm = 0755) {
+      TestEntry e;
+      e.name = std::move(n);
+      e.type = AE_IFDIR;
+      e.perm = perm;
+      return e;
+    };
+    for (const char* d : {"bin", "etc", "proc", "dev", "sys", "root", "tmp"}) {
+      entries.push_back(dir(d, std::string(d) == "tmp" ? 01777 : 0755));
     }
-    return names;
-  }
-
-  // Pushes a one-layer image of the host's static busybox as repo:tag.
-  void push_busybox(const std::string& repo, const std::string& tag) {
-    fs::path root = dir_.path() / "busybox-root";
-    fs::create_directories(root / "bin");
-    fs::copy_file("/bin/busybox", root / "bin/busybox");
-    for (const char* applet : {"sh", "sleep", "false", "true", "echo", "cat", "ls"}) {
-      fs::create_symlink("busybox", root / "bin" / applet);
+    TestEntry bb = file_entry("bin/busybox", read_file(kBusybox));
+    bb.perm = 0755;
+    entries.push_back(bb);
+    for (const char* applet : {"sh", "echo", "cat", "test", "sleep", "wget", "ls", "true",
+                               "false", "mkdir", "id", "head", "grep", "nc"}) {
+      TestEntry l;
+      l.name = std::string("bin/") + applet;
+      l.type = AE_IFLNK;
+      l.symlink = "busybox";
+      entries.push_back(l);
     }
-    fs::path tar = dir_.path() / "busybox.tar";
-    std::string cmd = "tar --sort=name --owner=0 --group=0 --numeric-owner -C " + root.string() +
-                      " -cf " + tar.string() + " . && gzip -n -k " + tar.string();
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    std::string diff_id = sha256_of(read_file(tar));
+    entries.push_back(file_entry("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"));
+    entries.push_back(file_entry("etc/group", "root:x:0:\n"));
+    std::string layer = archive_bytes(dir_.path(), entries);
     Client c(server_->port());
-    BlobRef layer = push_blob_monolithic(c, repo, read_file(tar.string() + ".gz"));
+    auto push = [&](std::string_view body, std::string_view type, const std::string& digest) {
+      Headers bh = h;
+      bh.push_back({"Content-Type", std::string(type)});
+      auto r = c.post("/v2/base/busybox/blobs/uploads/?digest=" + digest, std::string(body), bh);
+      ASSERT_EQ(r.status, 201u) << r.body;
+    };
+    std::string layer_digest = sha256_of(layer);
+    push(layer, "application/octet-stream", layer_digest);
     json config = {{"architecture", "amd64"},
                    {"os", "linux"},
-                   {"config", {{"Env", {"PATH=/bin"}}}},
-                   {"rootfs", {{"type", "layers"}, {"diff_ids", {diff_id}}}}};
-    BlobRef cfg = push_blob_monolithic(c, repo, config.dump());
-    push_manifest(c, repo, tag, image_manifest(cfg, {layer}));
+                   {"config", {{"Env", {"PATH=/bin"}}, {"Cmd", {"sh"}}}},
+                   {"rootfs", {{"type", "layers"}, {"diff_ids", {layer_digest}}}}};
+    std::string cfg = config.dump();
+    push(cfg, "application/octet-stream", sha256_of(cfg));
+    json manifest = {
+        {"schemaVersion", 2},
+        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+        {"config",
+         {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+          {"digest", sha256_of(cfg)},
+          {"size", cfg.size()}}},
+        {"layers", json::array({{{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+                                 {"digest", layer_digest},
+                                 {"size", layer.size()}}})}};
+    Headers mh = h;
+    mh.push_back({"Content-Type", "application/vnd.oci.image.manifest.v1+json"});
+    auto r = c.put("/v2/base/busybox/manifests/1", manifest.dump(), mh);
+    ASSERT_EQ(r.status, 201u) << r.body;
+  }
+
+  // A context with `dockerfile` and extra files.
+  std::string context(const std::string& dockerfile,
+                      std::vector<std::pair<std::string, std::string>> files = {}) {
+    std::vector<TestEntry> entries{file_entry("Dockerfile", dockerfile)};
+    for (auto& [n, d] : files) entries.push_back(file_entry(n, d));
+    return archive_bytes(dir_.path(), entries, Compression::kGzip);
+  }
+
+  Response post(const std::string& query, std::string body, Headers h = {}) {
+    return http().post("/builds" + query, std::move(body), std::move(h));
+  }
+
+  // POST, expecting 202; returns the build id.
+  std::string submit(const std::string& query, std::string body, Headers h = {}) {
+    auto r = post(query, std::move(body), h);
+    EXPECT_EQ(r.status, 202u) << r.body;
+    auto j = r.json();
+    if (!j.is_object() || !j.contains("id")) return {};
+    EXPECT_EQ(r.header("Location"), "/builds/" + j["id"].get<std::string>());
+    EXPECT_EQ(j["status"], "queued");
+    return j["id"];
+  }
+
+  json status(const std::string& id, Headers h = {}) {
+    auto r = http().get("/builds/" + id, std::move(h));
+    EXPECT_EQ(r.status, 200u) << r.body;
+    return r.json();
+  }
+
+  // Polls until the build has finished; returns its JSON.
+  json wait_finished(const std::string& id, std::chrono::seconds limit = 120s, Headers h = {}) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      json j = status(id, h);
+      std::string s = j.value("status", "");
+      if (s == "succeeded" || s == "failed" || s == "cancelled") return j;
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "build " << id << " still " << s;
+        return j;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+
+  // Polls the log until it contains `text`.
+  bool wait_log(const std::string& id, const std::string& text, std::chrono::seconds limit = 60s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (log(id).find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+
+  std::string log(const std::string& id, bool follow = false) {
+    auto r = http().get("/builds/" + id + "/logs" + (follow ? "?follow=1" : ""));
+    EXPECT_EQ(r.status, 200u);
+    return r.body;
+  }
+
+  // Builds, uploads, contexts left under DATA/builder (besides logs and
+  // snapshots): none once nothing is queued or running.
+  std::size_t leftovers() {
+    std::size_t n = 0;
+    for (const char* d : {"uploads", "contexts", "work", "runc/bundles"}) {
+      fs::path p = data() / "builder" / d;
+      if (!fs::exists(p)) continue;
+      for ([[maybe_unused]] const auto& e : fs::directory_iterator(p)) ++n;
+    }
+    return n;
   }
 
   ScratchDir dir_;
-  std::optional<ServerProcess> server_;
+  std::unique_ptr<ServerProcess> server_;
+  std::optional<Client> http_;
 };
 
-TEST_F(BuildCli, HelpAndUsageErrors) {
-  auto help = run_cli({"build", "--help"});
-  EXPECT_TRUE(help.status.ok()) << help.err;
-  EXPECT_NE(help.out.find("Usage: drydock build"), std::string::npos) << help.out;
-  EXPECT_NE(run_cli({"--help"}).out.find("drydock build"), std::string::npos);
-
-  auto no_dir = run_cli({"build"});
-  EXPECT_EQ(no_dir.status.exit_code, 2) << no_dir.err;
-  auto missing = run_cli({"build", (dir_.path() / "nope").string()});
-  EXPECT_EQ(missing.status.exit_code, 2);
-  EXPECT_NE(missing.err.find("not a directory"), std::string::npos) << missing.err;
-  write(ctx() / "README", "no Dockerfile here");
-  auto no_dockerfile = run_cli({"build", ctx().string()});
-  EXPECT_EQ(no_dockerfile.status.exit_code, 2);
-  EXPECT_NE(no_dockerfile.err.find("no Dockerfile"), std::string::npos) << no_dockerfile.err;
-  auto bad_flag = run_cli({"build", "--frobnicate", ctx().string()});
-  EXPECT_EQ(bad_flag.status.exit_code, 2);
-  EXPECT_NE(bad_flag.err.find("unknown option --frobnicate"), std::string::npos);
-}
-
-TEST_F(BuildCli, AServerThatCannotBeReachedExitsTwo) {
-  write(ctx() / "Dockerfile", "FROM scratch\n");
-  // A port that was just free.
-  start_server();
-  std::uint16_t port = server_->port();
-  server_.reset();
-  ASSERT_TRUE(wait_connect_refused(port, 10s));
-  std::string dead = "http://127.0.0.1:" + std::to_string(port);
-  auto refused = run_cli({"build", "--server", dead, ctx().string()});
-  EXPECT_EQ(refused.status.exit_code, 2) << refused.err;
-  EXPECT_NE(refused.err.find("cannot connect to " + dead), std::string::npos) << refused.err;
-
-  auto scheme = run_cli({"build", "--server", "ftp://127.0.0.1", ctx().string()});
-  EXPECT_EQ(scheme.status.exit_code, 2);
-  EXPECT_NE(scheme.err.find("unsupported scheme"), std::string::npos) << scheme.err;
-
-  ScopedEnv server("DRYDOCK_SERVER", dead);
-  auto from_env = run_cli({"build", ctx().string()});
-  EXPECT_EQ(from_env.status.exit_code, 2);
-  EXPECT_NE(from_env.err.find(dead), std::string::npos) << from_env.err;
-}
-
-TEST_F(BuildCli, BuildsAContextIntoATaggedImageWithoutTheIgnoredFiles) {
-  write(ctx() / "Dockerfile", "FROM scratch\nCOPY . /app/\n");
-  write(ctx() / ".dockerignore", "secret.env\nlogs\n*.tmp\n!keep.tmp\n");
-  write(ctx() / "hello.txt", "hello\n");
-  write(ctx() / "sub/data.bin", std::string(100'000, 'd'));
-  write(ctx() / "secret.env", "TOKEN=x\n");
-  write(ctx() / "logs/today.log", "log\n");
-  write(ctx() / "scratch.tmp", "tmp\n");
-  write(ctx() / "keep.tmp", "kept\n");
-  fs::create_symlink("hello.txt", ctx() / "link");
-  start_server();
-
-  auto r = build({"-t", "demo/app:1", "-t", "demo/app:latest", ctx().string()});
-  ASSERT_EQ(r.status.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.err.find("succeeded"), std::string::npos) << r.err;
-  EXPECT_NE(r.out.find("COPY"), std::string::npos) << "the log goes to stdout: " << r.out;
-
-  auto files = image_files("demo/app", "1");
-  EXPECT_TRUE(contains(files, "app/hello.txt")) << join(files);
-  EXPECT_TRUE(contains(files, "app/sub/data.bin")) << join(files);
-  EXPECT_TRUE(contains(files, "app/keep.tmp")) << join(files);
-  EXPECT_TRUE(contains(files, "app/link")) << join(files);
-  EXPECT_FALSE(contains(files, "app/secret.env")) << join(files);
-  EXPECT_FALSE(contains(files, "app/logs")) << join(files);
-  EXPECT_FALSE(contains(files, "app/logs/today.log")) << join(files);
-  EXPECT_FALSE(contains(files, "app/scratch.tmp")) << join(files);
-  EXPECT_EQ(Client(server_->port()).get("/v2/demo/app/manifests/latest").status, 200u);
-}
-
-TEST_F(BuildCli, ADockerfileOutsideTheContextTravelsUnderAGeneratedNameAndIsDropped) {
-  write(dir_.path() / "elsewhere/Dockerfile.release", "FROM scratch\nCOPY . /\n");
-  write(ctx() / "main.c", "int main;\n");
-  start_server();
-
-  auto r = build({"-t", "demo/outside:1", "-f", (dir_.path() / "elsewhere/Dockerfile.release").string(),
-                  ctx().string()});
-  ASSERT_EQ(r.status.exit_code, 0) << r.out << r.err;
-  auto files = image_files("demo/outside", "1");
-  EXPECT_TRUE(contains(files, "main.c")) << join(files);
-  for (const auto& f : files) {
-    EXPECT_FALSE(f.starts_with(".dockerfile.")) << join(files);
-    EXPECT_NE(f, ".dockerignore") << join(files);
+TEST_F(ProcessBuild, ContextBecomesATaggedImageWithItsLog) {
+  start();
+  push_base();
+  std::string df =
+      "FROM localhost:5000/base/busybox:1\n"
+      "ARG GREETING=hello\n"
+      "RUN echo \"$GREETING from run\" > /greeting && echo step-output-marker\n"
+      "COPY app.txt /app/app.txt\n"
+      "WORKDIR /app\n"
+      "CMD [\"cat\", \"/greeting\"]\n";
+  std::string id =
+      submit("?t=apps/hello:1&t=apps/hello:latest&buildarg=GREETING=hi",
+             context(df, {{"app.txt", "application\n"}}));
+  ASSERT_FALSE(id.empty());
+  // Following the log returns only when the build has ended, with all of it.
+  std::string followed = log(id, true);
+  json j = status(id);
+  ASSERT_EQ(j["status"], "succeeded") << followed << j.dump();
+  EXPECT_NE(followed.find("RUN echo"), std::string::npos) << followed;
+  EXPECT_NE(followed.find("step-output-marker"), std::string::npos) << followed;
+  EXPECT_NE(followed.find("naming to apps/hello:latest"), std::string::npos) << followed;
+  EXPECT_EQ(j["tags"], json::array({"apps/hello:1", "apps/hello:latest"}));
+  EXPECT_EQ(j["build_args"]["GREETING"], "hi");
+  EXPECT_TRUE(j.contains("started") && j.contains("finished") && j.contains("duration_seconds"));
+  std::string digest = j["digest"];
+  for (const char* tag : {"1", "latest"}) {
+    auto m = http().get(std::string("/v2/apps/hello/manifests/") + tag,
+                        {{"Accept", "application/vnd.oci.image.manifest.v1+json"}});
+    ASSERT_EQ(m.status, 200u);
+    EXPECT_EQ(m.header("Docker-Content-Digest"), digest);
   }
+  // The config says what the Dockerfile says.
+  auto m = http().get("/v2/apps/hello/manifests/1").json();
+  auto cfg = http().get("/v2/apps/hello/blobs/" + m["config"]["digest"].get<std::string>()).json();
+  EXPECT_EQ(cfg["config"]["WorkingDir"], "/app");
+  EXPECT_EQ(cfg["config"]["Cmd"], json::array({"cat", "/greeting"}));
+  EXPECT_EQ(m["layers"].size(), 3u);  // base, RUN, COPY
+  // The list shows it, newest first.
+  auto list = http().get("/builds").json();
+  ASSERT_EQ(list["builds"].size(), 1u);
+  EXPECT_EQ(list["builds"][0]["id"], id);
+  EXPECT_EQ(leftovers(), 0u);
 }
 
-TEST_F(BuildCli, AFailedBuildExitsOneAndSaysWhy) {
-  start_server();
-  write(ctx() / "Dockerfile", "FROM scratch\nCOPY missing.txt /\n");
-  auto missing = build({"-t", "demo/fail:1", ctx().string()});
-  EXPECT_EQ(missing.status.exit_code, 1) << missing.out << missing.err;
-  EXPECT_NE(missing.err.find("missing.txt"), std::string::npos) << missing.err;
-  EXPECT_EQ(Client(server_->port()).get("/v2/demo/fail/manifests/1").status, 404u);
-
-  write(ctx() / "Dockerfile", "FROM scratch\nFROBNICATE now\n");
-  auto unknown = build({"-t", "demo/fail:2", ctx().string()});
-  EXPECT_EQ(unknown.status.exit_code, 1) << unknown.out << unknown.err;
-  EXPECT_NE(unknown.err.find("FROBNICATE"), std::string::npos) << unknown.err;
+TEST_F(ProcessBuild, FailedStepNamesTheInstructionAndTagsNothing) {
+  start();
+  push_base();
+  std::string id = submit("?t=apps/broken:1",
+                          context("FROM base/busybox:1\nRUN echo before\nRUN exit 3\n"));
+  json j = wait_finished(id);
+  EXPECT_EQ(j["status"], "failed");
+  std::string error = j.value("error", "");
+  EXPECT_NE(error.find("Dockerfile:3"), std::string::npos) << error;
+  EXPECT_NE(error.find("RUN exit 3"), std::string::npos) << error;
+  std::string text = log(id);
+  EXPECT_NE(text.find("ERROR: "), std::string::npos) << text;
+  EXPECT_EQ(http().head("/v2/apps/broken/manifests/1").status, 404u);
+  // Errors in the Dockerfile and unknown bases fail the build the same way.
+  id = submit("?t=apps/broken:2", context("FROM base/busybox:1\nFROOM x\n"));
+  j = wait_finished(id);
+  EXPECT_EQ(j["status"], "failed");
+  EXPECT_NE(j.value("error", "").find("Dockerfile:2"), std::string::npos) << j.dump();
+  id = submit("?t=apps/broken:3", context("FROM nothere/image:1\n"));
+  j = wait_finished(id);
+  EXPECT_NE(j.value("error", "").find("nothere/image:1"), std::string::npos) << j.dump();
+  EXPECT_EQ(leftovers(), 0u);
 }
 
-TEST_F(BuildCli, ARunStepThatFailsExitsOne) {
-  start_server();
-  push_busybox("base/busybox", "1");
-  write(ctx() / "Dockerfile",
-        "FROM 127.0.0.1:" + std::to_string(server_->port()) + "/base/busybox:1\nRUN echo about to fail && false\n");
-  auto r = build({"-t", "demo/run:1", ctx().string()});
-  EXPECT_EQ(r.status.exit_code, 1) << r.out << r.err;
-  EXPECT_NE(r.out.find("about to fail"), std::string::npos) << r.out;
-  EXPECT_NE(r.err.find("failed"), std::string::npos) << r.err;
+TEST_F(ProcessBuild, BadRequestsAndContextsAreRefusedAndChangeNothing) {
+  start({{"max_extracted_bytes", 1 << 20}, {"max_context_bytes", 4 << 20}});
+  auto expect_invalid = [&](const std::string& query, std::string body, const std::string& what) {
+    auto r = post(query, std::move(body));
+    EXPECT_EQ(r.status, 400u) << what << ": " << r.body;
+    EXPECT_EQ(r.error_code(), "BUILD_INVALID") << what;
+    return r.body;
+  };
+  std::string df = "FROM scratch\nCOPY . /\n";
+  expect_invalid("?t=x/y:1", "this is not a tar archive at all, just text", "not a tar");
+  auto msg = expect_invalid(
+      "?t=x/y:1",
+      archive_bytes(dir_.path(), {file_entry("Dockerfile", df), file_entry("../escape", "x")}),
+      "traversal");
+  EXPECT_NE(msg.find("escape"), std::string::npos) << msg;
+  TestEntry link;
+  link.name = "etc";
+  link.type = AE_IFLNK;
+  link.symlink = "/etc";
+  expect_invalid("?t=x/y:1",
+                 archive_bytes(dir_.path(), {file_entry("Dockerfile", df), link,
+                                             file_entry("etc/owned", "through the link")}),
+                 "symlink escape");
+  EXPECT_FALSE(fs::exists("/etc/owned"));
+  TestEntry bomb;
+  bomb.name = "zeros";
+  bomb.zeros = 8 << 20;  // 8 MiB of zeros: a few KiB compressed, over the 1 MiB limit
+  auto bomb_tar =
+      archive_bytes(dir_.path(), {file_entry("Dockerfile", df), bomb}, Compression::kGzip);
+  EXPECT_LT(bomb_tar.size(), 64u * 1024);
+  msg = expect_invalid("?t=x/y:1", bomb_tar, "tar bomb");
+  expect_invalid("?t=x/y:1", archive_bytes(dir_.path(), {file_entry("README", "x")}),
+                 "no Dockerfile");
+  expect_invalid("?t=Bad/Name:1", context(df), "bad repository");
+  expect_invalid("?t=x/y:bad%20tag", context(df), "bad tag");
+  expect_invalid("?t=x/y:1&buildarg=novalue", context(df), "bad buildarg");
+  expect_invalid("?t=x/y:1&dockerfile=/etc/passwd", context(df), "absolute dockerfile");
+  // Over max_context_bytes: 413, whether declared or chunked.
+  std::string big(5 << 20, 'x');
+  auto r = post("?t=x/y:1", big);
+  EXPECT_EQ(r.status, 413u) << r.body;
+  EXPECT_EQ(r.error_code(), "SIZE_INVALID");
+  http().disconnect();
+  Request chunked;
+  chunked.method = "POST";
+  chunked.target = "/builds?t=x/y:1";
+  chunked.body = big;
+  chunked.chunked = true;
+  chunked.chunk_size = 256 * 1024;
+  r = http().send(chunked);
+  EXPECT_EQ(r.status, 413u) << r.body;
+  http().disconnect();
+  // Unknown builds and methods.
+  EXPECT_EQ(http().get("/builds/0123456789abcdef").error_code(), "BUILD_UNKNOWN");
+  EXPECT_EQ(http().del("/builds/0123456789abcdef").status, 404u);
+  EXPECT_EQ(http().get("/builds/0123456789abcdef/logs").status, 404u);
+  EXPECT_EQ(http().put("/builds", "x").status, 405u);
+  // Nothing was recorded, nothing is left on disk, the server is fine.
+  EXPECT_EQ(http().get("/builds").json()["builds"].size(), 0u);
+  EXPECT_EQ(leftovers(), 0u);
+  EXPECT_EQ(http().get("/v2/").status, 200u);
 }
 
-TEST_F(BuildCli, CtrlCCancelsTheRunningBuild) {
-  start_server();
-  push_busybox("base/busybox", "1");
-  write(ctx() / "Dockerfile", "FROM 127.0.0.1:" + std::to_string(server_->port()) +
-                                  "/base/busybox:1\nRUN echo sleeping && sleep 120\n");
-  CliProcess cli(build_args({"-t", "demo/slow:1", ctx().string()}));
+TEST_F(ProcessBuild, RunStepsSeeNeitherHostFilesNorDataNorNetwork) {
+  start();
+  push_base();
+  // A file only the host has, the data directory, and this server on the
+  // host's loopback: all out of a RUN step's reach.
+  fs::path marker = fs::temp_directory_path() / ("drydock-host-marker-" + std::to_string(::getpid()));
+  write_file(marker, "host secret\n");
+  ASSERT_TRUE(fs::exists(marker));
+  std::string port = std::to_string(server_->port());
+  char port_hex[8];
+  std::snprintf(port_hex, sizeof port_hex, ":%04X", static_cast<unsigned>(server_->port()));
+  std::string df = "FROM base/busybox:1\n"
+                   "RUN test ! -e " + marker.string() + " && echo no-host-file\n"
+                   "RUN test ! -e " + data().string() + " && echo no-data-dir\n"
+                   "RUN if nc -w 3 127.0.0.1 " + port + " </dev/null; then echo NETWORK\"\"-REACHED; "
+                   "exit 1; else echo no-network; fi\n"
+                   "RUN grep -ci " + port_hex + " /proc/net/tcp /proc/net/tcp6 || echo no-listener\n"
+                   "RUN cat /proc/net/dev | grep -c : > /ifaces && cat /ifaces\n";
+  std::string id = submit("?t=iso/check:1", context(df));
+  json j = wait_finished(id);
+  std::string text = log(id);
+  fs::remove(marker);
+  ASSERT_EQ(j["status"], "succeeded") << text;
+  EXPECT_NE(text.find("no-host-file"), std::string::npos) << text;
+  EXPECT_NE(text.find("no-data-dir"), std::string::npos) << text;
+  EXPECT_NE(text.find("no-network"), std::string::npos) << text;
+  EXPECT_NE(text.find("no-listener"), std::string::npos) << text;
+  EXPECT_EQ(text.find("NETWORK-REACHED"), std::string::npos) << text;
+  // Only `lo` in the step's network namespace.
+  EXPECT_NE(text.find("\n1\n"), std::string::npos) << text;
+  // The server's policy forbids host networking outright.
+  id = submit("?t=iso/check:2", context("FROM base/busybox:1\nRUN --network=host true\n"));
+  j = wait_finished(id);
+  EXPECT_EQ(j["status"], "failed");
+  EXPECT_NE(j.value("error", "").find("not allowed"), std::string::npos) << j.dump();
+}
+
+// The control of the test above: with builder.network = "host" the same
+// probe does reach the server, so its failure there means isolation.
+TEST_F(ProcessBuild, HostNetworkPolicyLetsStepsReachTheHost) {
+  start({{"network", "host"}});
+  push_base();
+  std::string port = std::to_string(server_->port());
+  std::string df = "FROM base/busybox:1\n"
+                   "RUN nc -w 3 127.0.0.1 " + port + " </dev/null && echo reached\"\"-host\n"
+                   "RUN --network=host nc -w 3 127.0.0.1 " + port + " </dev/null\n";
+  std::string id = submit("?t=iso/host:1", context(df));
+  json j = wait_finished(id);
+  std::string text = log(id);
+  EXPECT_EQ(j["status"], "succeeded") << text;
+  EXPECT_NE(text.find("reached-host"), std::string::npos) << text;
+}
+
+TEST_F(ProcessBuild, CancelKillsTheRunningStepAndTagsNothing) {
+  start();
+  push_base();
+  std::string id = submit(
+      "?t=apps/slow:1", context("FROM base/busybox:1\nRUN echo started && sleep 987654\n"));
+  ASSERT_TRUE(wait_log(id, "started")) << log(id);
+  EXPECT_EQ(status(id)["status"], "running");
+  EXPECT_TRUE(process_running_with("sleep 987654"));
+  auto r = http().del("/builds/" + id);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  // DELETE answers once the build has stopped.
+  EXPECT_EQ(r.json()["status"], "cancelled") << r.body;
+  EXPECT_FALSE(process_running_with("sleep 987654"));
+  EXPECT_EQ(http().head("/v2/apps/slow/manifests/1").status, 404u);
+  EXPECT_EQ(leftovers(), 0u);
+  // The runtime has no container left.
+  auto runc = std::string(kRunc) + " --root " + (data() / "builder/runc/state").string() +
+              " list -q > " + (dir_.path() / "runc.txt").string();
+  ASSERT_EQ(std::system(runc.c_str()), 0);
+  EXPECT_EQ(read_file(dir_.path() / "runc.txt"), "");
+  // Cancelling a finished build changes nothing.
+  r = http().del("/builds/" + id);
+  EXPECT_EQ(r.json()["status"], "cancelled");
+}
+
+TEST_F(ProcessBuild, QueueTimeoutAndConcurrencyLimit) {
+  start({{"concurrency", 1}, {"build_timeout_seconds", 3}});
+  push_base();
+  std::string slow =
+      submit("?t=q/a:1", context("FROM base/busybox:1\nRUN echo first && sleep 6003\n"));
+  ASSERT_TRUE(wait_log(slow, "first"));
+  // One build at a time: the next ones wait.
+  std::string second = submit("?t=q/b:1", context("FROM base/busybox:1\nRUN echo second\n"));
+  std::string third = submit("?t=q/c:1", context("FROM base/busybox:1\nRUN echo third\n"));
+  EXPECT_EQ(status(second)["status"], "queued");
+  auto r = http().del("/builds/" + third);
+  EXPECT_EQ(r.json()["status"], "cancelled") << r.body;
+  // The per-build timeout ends the first; the second runs after it.
+  json j = wait_finished(slow, 60s);
+  EXPECT_EQ(j["status"], "failed");
+  EXPECT_NE(j.value("error", "").find("timed out"), std::string::npos) << j.dump();
+  j = wait_finished(second);
+  EXPECT_EQ(j["status"], "succeeded") << log(second);
+  EXPECT_EQ(log(third).find("third"), std::string::npos) << log(third);
+  EXPECT_EQ(http().head("/v2/q/c/manifests/1").status, 404u);
+  EXPECT_EQ(leftovers(), 0u);
+}
+
+TEST_F(ProcessBuild, BuildsSurviveRestartsAndUnfinishedOnesAreMarkedFailed) {
+  start();
+  push_base();
+  std::string done = submit("?t=r/ok:1", context("FROM base/busybox:1\nRUN echo fine\n"));
+  ASSERT_EQ(wait_finished(done)["status"], "succeeded");
+  std::string running =
+      submit("?t=r/slow:1", context("FROM base/busybox:1\nRUN echo going && sleep 6001\n"));
+  ASSERT_TRUE(wait_log(running, "going"));
+  // A graceful stop fails the running build and says why.
+  auto exit = server_->terminate(60s);
+  ASSERT_TRUE(exit && exit->ok()) << server_->log_tail();
+  EXPECT_FALSE(process_running_with("sleep 6001"));
+  start();
+  EXPECT_EQ(status(done)["status"], "succeeded");
+  EXPECT_NE(log(done).find("fine"), std::string::npos);
+  json j = status(running);
+  EXPECT_EQ(j["status"], "failed");
+  EXPECT_NE(j.value("error", "").find("shut down"), std::string::npos) << j.dump();
+  // A crash (SIGKILL) mid-build: the next start marks it failed and clears
+  // what the dead process left (containers, mounts, contexts).
+  std::string killed =
+      submit("?t=r/killed:1", context("FROM base/busybox:1\nRUN echo again && sleep 6002\n"));
+  ASSERT_TRUE(wait_log(killed, "again"));
+  server_->kill();
+  start();
+  j = status(killed);
+  EXPECT_EQ(j["status"], "failed");
+  EXPECT_NE(j.value("error", "").find("restarted"), std::string::npos) << j.dump();
+  EXPECT_FALSE(process_running_with("sleep 6002"));
+  EXPECT_EQ(leftovers(), 0u);
+  // And builds work after it.
+  std::string after = submit("?t=r/after:1", context("FROM base/busybox:1\nRUN echo after\n"));
+  EXPECT_EQ(wait_finished(after)["status"], "succeeded") << log(after);
+}
+
+TEST_F(ProcessBuild, PermissionsFollowPushAndPullRights) {
+  ::setenv("DRYDOCK_ADMIN_USER", "admin", 1);
+  ::setenv("DRYDOCK_ADMIN_PASSWORD", "admin-pw", 1);
+  start(json::object(), {"--auth"});
+  ::unsetenv("DRYDOCK_ADMIN_USER");
+  ::unsetenv("DRYDOCK_ADMIN_PASSWORD");
+  Headers admin = basic("admin", "admin-pw");
+  push_base(admin);
+  auto cli = [&](std::vector<std::string> args, std::optional<std::string> in = std::nullopt) {
+    args.push_back("--data");
+    args.push_back(data().string());
+    auto r = run_cli(args, 30s, std::move(in));
+    EXPECT_TRUE(r.status.ok()) << r.err;
+  };
+  cli({"user", "add", "dev", "--password-stdin"}, "dev-pw\n");
+  cli({"grant", "dev", "team/**", "pull,push"});
+  cli({"user", "add", "other", "--password-stdin"}, "other-pw\n");
+  cli({"grant", "other", "team/**", "pull,push"});
+  Headers dev = basic("dev", "dev-pw");
+  std::string df = "FROM base/busybox:1\nRUN echo hi\n";
+  // No credentials: 401 with a challenge.
+  auto r = post("?t=team/app:1", context(df));
+  EXPECT_EQ(r.status, 401u);
+  EXPECT_TRUE(r.has("WWW-Authenticate"));
+  // Building into a repository needs push on it.
+  r = post("?t=elsewhere/app:1", context(df), dev);
+  EXPECT_EQ(r.status, 403u) << r.body;
+  EXPECT_EQ(r.error_code(), "DENIED");
+  // The base image is read with the caller's pull rights: dev has none on base/.
+  std::string id = submit("?t=team/app:1", context(df), dev);
+  json j = wait_finished(id, 120s, dev);
+  EXPECT_EQ(j["status"], "failed");
+  EXPECT_NE(j.value("error", "").find("not found"), std::string::npos) << j.dump();
+  cli({"grant", "dev", "base/*", "pull"});
+  id = submit("?t=team/app:1", context(df), dev);
+  j = wait_finished(id, 120s, dev);
+  EXPECT_EQ(j["status"], "succeeded") << j.dump();
+  EXPECT_EQ(j["user"], "dev");
+  // Another user neither sees nor cancels dev's builds; the admin does.
+  Headers other = basic("other", "other-pw");
+  EXPECT_EQ(http().get("/builds/" + id, other).status, 404u);
+  EXPECT_EQ(http().del("/builds/" + id, other).status, 404u);
+  EXPECT_EQ(http().get("/builds", other).json()["builds"].size(), 0u);
+  EXPECT_EQ(http().get("/builds", dev).json()["builds"].size(), 2u);
+  EXPECT_EQ(http().get("/builds/" + id, admin).status, 200u);
+}
+
+TEST_F(ProcessBuild, LogIsStreamedWhileTheBuildRuns) {
+  start();
+  push_base();
+  std::string id = submit(
+      "?t=s/follow:1",
+      context("FROM base/busybox:1\nRUN echo early-line && sleep 3 && echo late-line\n"));
+  // A raw connection reads the chunked body as it comes: the early line
+  // arrives while the build is still running.
+  Connection conn(server_->port());
+  conn.send("GET /builds/" + id + "/logs?follow=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string got;
   auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (cli.out().find("sleeping") == std::string::npos &&
+  while (got.find("early-line") == std::string::npos &&
          std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
+    if (!conn.wait_readable(1s)) continue;
+    char buf[4096];
+    ssize_t n = ::recv(conn.fd(), buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    got.append(buf, static_cast<std::size_t>(n));
   }
-  ASSERT_NE(cli.out().find("sleeping"), std::string::npos) << cli.out();
-  auto started = std::chrono::steady_clock::now();
-  cli.send_signal(SIGINT);
-  auto r = cli.wait(60s);
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 30s);
-  EXPECT_EQ(r.status.exit_code, 130) << r.out << r.err;
-  EXPECT_NE(r.err.find("cancelled"), std::string::npos) << r.err;
-  std::string id = build_id(r.err);
-  ASSERT_FALSE(id.empty()) << r.err;
-  auto state = Client(server_->port()).get("/builds/" + id);
-  EXPECT_EQ(state.json().value("status", ""), "cancelled") << state.body;
-  EXPECT_EQ(Client(server_->port()).get("/v2/demo/slow/manifests/1").status, 404u);
-}
-
-TEST_F(BuildCli, WithAuthOnCredentialsAreNeeded) {
-  ScopedEnv admin("DRYDOCK_ADMIN_USER", "boss");
-  ScopedEnv admin_pw("DRYDOCK_ADMIN_PASSWORD", "boss-password-1");
-  ScopedEnv user("DRYDOCK_USER", std::nullopt);
-  ScopedEnv pw("DRYDOCK_PASSWORD", std::nullopt);
-  write(ctx() / "Dockerfile", "FROM scratch\nCOPY . /\n");
-  write(ctx() / "a.txt", "a\n");
-  start_server({"--auth"});
-
-  auto anonymous = build({"-t", "team/app:1", ctx().string()});
-  EXPECT_EQ(anonymous.status.exit_code, 1) << anonymous.err;
-  EXPECT_NE(anonymous.err.find("UNAUTHORIZED"), std::string::npos) << anonymous.err;
-  EXPECT_NE(anonymous.err.find("DRYDOCK_PASSWORD"), std::string::npos) << anonymous.err;
-
-  auto no_password = build({"--user", "boss", "-t", "team/app:1", ctx().string()});
-  EXPECT_EQ(no_password.status.exit_code, 2) << no_password.err;
-  EXPECT_NE(no_password.err.find("DRYDOCK_PASSWORD"), std::string::npos) << no_password.err;
-
-  {
-    ScopedEnv wrong("DRYDOCK_PASSWORD", "not-the-password");
-    auto denied = build({"--user", "boss", "-t", "team/app:1", ctx().string()});
-    EXPECT_EQ(denied.status.exit_code, 1) << denied.err;
-    EXPECT_NE(denied.err.find("UNAUTHORIZED"), std::string::npos) << denied.err;
+  ASSERT_NE(got.find("early-line"), std::string::npos) << got;
+  EXPECT_NE(got.find("Transfer-Encoding: chunked"), std::string::npos) << got;
+  EXPECT_EQ(got.find("\nlate-line"), std::string::npos) << got;
+  EXPECT_EQ(status(id)["status"], "running");
+  // The rest comes, then the stream ends with the build.
+  while (got.find("0\r\n\r\n") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    if (!conn.wait_readable(1s)) continue;
+    char buf[4096];
+    ssize_t n = ::recv(conn.fd(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
   }
-  {
-    ScopedEnv right("DRYDOCK_PASSWORD", "boss-password-1");
-    auto ok = build({"--user", "boss", "-t", "team/app:1", ctx().string()});
-    EXPECT_EQ(ok.status.exit_code, 0) << ok.out << ok.err;
-    ScopedEnv as("DRYDOCK_USER", "boss");
-    auto ok_env = build({"-t", "team/app:2", ctx().string()});
-    EXPECT_EQ(ok_env.status.exit_code, 0) << ok_env.out << ok_env.err;
-  }
-  Headers basic{{"Authorization", "Basic Ym9zczpib3NzLXBhc3N3b3JkLTE="}};  // boss:boss-password-1
-  EXPECT_EQ(Client(server_->port()).get("/v2/team/app/manifests/1", basic).status, 200u);
-  EXPECT_EQ(Client(server_->port()).get("/v2/team/app/manifests/2", basic).status, 200u);
-}
-
-TEST_F(BuildCli, SpeaksHttpsWithTheGivenCa) {
-  TestPki pki(dir_.path() / "pki");
-  Issued cert = pki.server_cert("drydock");
-  write(ctx() / "Dockerfile", "FROM scratch\nCOPY . /\n");
-  write(ctx() / "a.txt", "a\n");
-  start_server({"--tls-cert", cert.cert.string(), "--tls-key", cert.key.string()});
-  std::string https = "https://127.0.0.1:" + std::to_string(server_->port());
-
-  auto untrusted = run_cli({"build", "--server", https, ctx().string()}, kBuildTimeout);
-  EXPECT_EQ(untrusted.status.exit_code, 2) << untrusted.err;
-  EXPECT_NE(untrusted.err.find("certificate verify failed"), std::string::npos) << untrusted.err;
-
-  auto trusted = run_cli({"build", "--server", https, "--ca-cert", pki.ca_cert().string(), "-t",
-                          "demo/tls:1", ctx().string()},
-                         kBuildTimeout);
-  EXPECT_EQ(trusted.status.exit_code, 0) << trusted.out << trusted.err;
-
-  ScopedEnv ca("DRYDOCK_CA_CERT", pki.ca_cert().string());
-  auto from_env = run_cli({"build", "--server", https, "-t", "demo/tls:2", ctx().string()},
-                          kBuildTimeout);
-  EXPECT_EQ(from_env.status.exit_code, 0) << from_env.out << from_env.err;
-}
-
-TEST_F(BuildCli, StreamsALargeContextInBoundedMemory) {
-  write(ctx() / "Dockerfile", "FROM scratch\nCOPY small.txt /\n");
-  write(ctx() / "small.txt", "small\n");
-  {
-    // 300 MiB that take no disk space here, but every byte is read and sent.
-    std::ofstream big(ctx() / "big.img", std::ios::binary);
-    big.seekp((300LL << 20) - 1);
-    big.put('\0');
-  }
-  start_server();
-  CliProcess cli(build_args({"-t", "demo/big:1", ctx().string()}));
-  auto r = cli.wait(kBuildTimeout);
-  ASSERT_EQ(r.status.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.err.find("314.6 MB"), std::string::npos) << r.err;
-  EXPECT_LT(cli.max_rss_kib(), 48u * 1024) << "the client held the context in memory";
+  EXPECT_NE(got.find("\nlate-line"), std::string::npos) << got;
+  EXPECT_NE(got.find("0\r\n\r\n"), std::string::npos) << got;
+  EXPECT_EQ(status(id)["status"], "succeeded");
 }
 
 }  // namespace
