@@ -21,7 +21,7 @@ namespace drydock::builder {
 namespace {
 
 // Piece size for file reads; libarchive regroups them into 64 KiB blocks.
-constexpr std::size_t kReadPiece = 64 * 1024;
+constexpr std::size_t kReadPiece = std::size_t{64} * 1024;
 // Largest ignore file read (the server's max_dockerfile_bytes default).
 constexpr std::uintmax_t kMaxIgnoreFileBytes = 16U << 20;
 
@@ -95,9 +95,9 @@ LayerResult<DockerIgnore> load_ignore(const std::filesystem::path& dir, const st
   text << in.rdbuf();
   auto parsed = DockerIgnore::parse(text.str());
   if (!parsed) {
-    return std::unexpected(
-        LayerError{LayerErrorCode::kInvalidPath, name + ":" + std::to_string(parsed.error().line) +
-                                                     ": " + parsed.error().message});
+    return std::unexpected(LayerError{
+        LayerErrorCode::kInvalidPath,
+        name + ":" + std::to_string(parsed.error().line) + ": " + parsed.error().message});
   }
   return std::move(*parsed);
 }

@@ -1,21 +1,20 @@
 #include "server/build_cli.hpp"
 
 #include <pthread.h>
-#include <csignal>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <expected>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -103,7 +102,35 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// "--flag=value" or "--flag value" (and "-t value").
+// Applies option `flag`, taking its value from `value()`; false if `flag`
+// is not an option of ours.
+bool apply_option(BuildArgs& b, const std::string& flag,
+                  const std::function<std::string()>& value) {
+  if (flag == "-h" || flag == "--help") {
+    b.help = true;
+  } else if (flag == "-t" || flag == "--tag") {
+    b.tags.push_back(value());
+  } else if (flag == "-f" || flag == "--file") {
+    b.file = value();
+  } else if (flag == "--target") {
+    b.target = value();
+  } else if (flag == "--build-arg") {
+    b.build_args.push_back(value());
+  } else if (flag == "--no-cache") {
+    b.no_cache = true;
+  } else if (flag == "--server") {
+    b.server = value();
+  } else if (flag == "--ca-cert") {
+    b.ca_cert = value();
+  } else if (flag == "--user") {
+    b.user = value();
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// "--flag=value" or "--flag value" (and "-t value"); one DIR.
 BuildArgs parse_args(const std::vector<std::string>& args) {
   BuildArgs b;
   std::vector<std::string> positional;
@@ -119,17 +146,9 @@ BuildArgs parse_args(const std::vector<std::string>& args) {
       if (i + 1 >= args.size()) throw UsageError(flag + " needs a value");
       return args[++i];
     };
-    if (flag == "-h" || flag == "--help") b.help = true;
-    else if (flag == "-t" || flag == "--tag") b.tags.push_back(value());
-    else if (flag == "-f" || flag == "--file") b.file = value();
-    else if (flag == "--target") b.target = value();
-    else if (flag == "--build-arg") b.build_args.push_back(value());
-    else if (flag == "--no-cache") b.no_cache = true;
-    else if (flag == "--server") b.server = value();
-    else if (flag == "--ca-cert") b.ca_cert = value();
-    else if (flag == "--user") b.user = value();
-    else if (flag.starts_with("-") && flag != "-") throw UsageError("unknown option " + flag);
-    else positional.push_back(flag);
+    if (apply_option(b, flag, value)) continue;
+    if (flag.starts_with("-") && flag != "-") throw UsageError("unknown option " + flag);
+    positional.push_back(flag);
   }
   if (b.help) return b;
   if (positional.size() != 1) throw UsageError("give exactly one context directory");
@@ -268,7 +287,8 @@ std::string describe_error(const CliHttpReply& r) {
     const json& e = doc["errors"][0];
     std::string code = e.value("code", "");
     std::string message = e.value("message", "");
-    if (e.contains("detail") && e["detail"].is_string()) message += ": " + e["detail"].get<std::string>();
+    if (e.contains("detail") && e["detail"].is_string())
+      message += ": " + e["detail"].get<std::string>();
     return code.empty() ? message : code + ": " + message;
   }
   std::string text = "the server answered " + std::to_string(r.status) + " " + r.reason;
@@ -367,15 +387,15 @@ std::string megabytes(std::uint64_t bytes) {
 std::expected<std::string, int> submit(CliHttpClient& client, const BuildArgs& a,
                                        const ContextPlan& plan) {
   builder::PackStats stats;
-  auto reply = client.post_chunked(
-      build_target(a, plan), "application/x-tar",
-      [&](const BodyWriter& writer) -> std::expected<void, std::string> {
-        ChunkSink sink(writer);
-        auto packed = builder::pack_context(plan.pack, sink);
-        if (!packed) return std::unexpected(packed.error().message);
-        stats = *packed;
-        return {};
-      });
+  auto reply =
+      client.post_chunked(build_target(a, plan), "application/x-tar",
+                          [&](const BodyWriter& writer) -> std::expected<void, std::string> {
+                            ChunkSink sink(writer);
+                            auto packed = builder::pack_context(plan.pack, sink);
+                            if (!packed) return std::unexpected(packed.error().message);
+                            stats = *packed;
+                            return {};
+                          });
   if (!reply) {
     std::fprintf(stderr, "drydock: %s\n", reply.error().message.c_str());
     return std::unexpected(reply.error().code == CliHttpErrc::kUnreachable ? kExitUsage

@@ -133,7 +133,8 @@ std::expected<ServerUrl, std::string> parse_server_url(std::string_view url) {
   std::string_view port;
   if (rest.starts_with('[')) {
     auto close = rest.find(']');
-    if (close == std::string_view::npos) return std::unexpected("bad IPv6 host in " + std::string(url));
+    if (close == std::string_view::npos)
+      return std::unexpected("bad IPv6 host in " + std::string(url));
     out.host = rest.substr(1, close - 1);
     std::string_view after = rest.substr(close + 1);
     if (!after.empty() && !after.starts_with(':')) {
@@ -194,7 +195,8 @@ CliHttpResult<std::unique_ptr<CliHttpClient::Connection>> CliHttpClient::connect
   error_code ec;
   tcp::resolver resolver(c->ioc);
   auto endpoints = resolver.resolve(url.host, url.port, ec);
-  if (ec) return fail(CliHttpErrc::kUnreachable, "cannot resolve " + url.host + ": " + ec.message());
+  if (ec)
+    return fail(CliHttpErrc::kUnreachable, "cannot resolve " + url.host + ": " + ec.message());
   tcp::socket socket(c->ioc);
   net::connect(socket, endpoints, ec);
   if (ec) {
@@ -216,7 +218,8 @@ CliHttpResult<std::unique_ptr<CliHttpClient::Connection>> CliHttpClient::connect
   c->tls->set_verify_mode(ssl::verify_peer);
   c->secure = std::make_unique<ssl::stream<tcp::socket>>(std::move(socket), *c->tls);
   // SNI takes DNS names only (RFC 6066 section 3).
-  if (!is_ip_address(url.host)) SSL_set_tlsext_host_name(c->secure->native_handle(), url.host.c_str());
+  if (!is_ip_address(url.host))
+    SSL_set_tlsext_host_name(c->secure->native_handle(), url.host.c_str());
   c->secure->set_verify_callback(ssl::host_name_verification(url.host));
   c->secure->handshake(ssl::stream_base::client, ec);
   if (ec) {
@@ -288,7 +291,8 @@ CliHttpResult<CliHttpReply> CliHttpClient::post_chunked(
       first.body_limit(boost::none);
       http::read_header(stream, conn.buffer, first, ec);
       if (ec) return fail(CliHttpErrc::kTransfer, "reading the response: " + ec.message());
-      if (first.get().result_int() / 100 != 1) return read_body(stream, conn.buffer, first, nullptr);
+      if (first.get().result_int() / 100 != 1)
+        return read_body(stream, conn.buffer, first, nullptr);
     }
     bool write_failed = false;
     BodyWriter writer = [&](std::span<const std::byte> bytes) -> std::expected<void, std::string> {

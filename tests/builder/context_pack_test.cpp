@@ -102,8 +102,9 @@ TEST_F(ContextPackTest, LeavesOutWhatTheIgnoreFileExcludesButHonoursExceptions) 
   put("node_modules/x/index.js");
 
   auto records = pack();
-  EXPECT_EQ(names_of(records), (Names{".dockerignore", "Dockerfile", "secrets/", "secrets/public.pem",
-                                      "src/", "src/debug.log", "src/main.c"}));
+  EXPECT_EQ(names_of(records),
+            (Names{".dockerignore", "Dockerfile", "secrets/", "secrets/public.pem", "src/",
+                   "src/debug.log", "src/main.c"}));
   // app.log, build, node_modules, secrets/key.pem, src/cache.tmp
   EXPECT_EQ(stats_.ignored, 5u);
 }
@@ -151,9 +152,10 @@ TEST_F(ContextPackTest, ExtraFilesReplaceTheIgnoreFileInTheTarOnly) {
   put("a.tmp");
   put("b.c");
 
-  auto records = pack({.dockerfile = "",
-                       .extra_files = {{".dockerfile.0123", "FROM scratch\n"},
-                                       {".dockerignore", "*.tmp\n.dockerignore\n.dockerfile.0123\n"}}});
+  auto records =
+      pack({.dockerfile = "",
+            .extra_files = {{".dockerfile.0123", "FROM scratch\n"},
+                            {".dockerignore", "*.tmp\n.dockerignore\n.dockerfile.0123\n"}}});
   EXPECT_EQ(names_of(records), (Names{"b.c", ".dockerfile.0123", ".dockerignore"}));
   EXPECT_EQ(find(records, ".dockerfile.0123")->content, "FROM scratch\n");
   EXPECT_EQ(find(records, ".dockerignore")->perm, 0644u);

@@ -233,8 +233,8 @@ TEST_F(BuildCli, ADockerfileOutsideTheContextTravelsUnderAGeneratedNameAndIsDrop
   write(ctx() / "main.c", "int main;\n");
   start_server();
 
-  auto r = build({"-t", "demo/outside:1", "-f", (dir_.path() / "elsewhere/Dockerfile.release").string(),
-                  ctx().string()});
+  auto r = build({"-t", "demo/outside:1", "-f",
+                  (dir_.path() / "elsewhere/Dockerfile.release").string(), ctx().string()});
   ASSERT_EQ(r.status.exit_code, 0) << r.out << r.err;
   auto files = image_files("demo/outside", "1");
   EXPECT_TRUE(contains(files, "main.c")) << join(files);
@@ -261,11 +261,12 @@ TEST_F(BuildCli, AFailedBuildExitsOneAndSaysWhy) {
 TEST_F(BuildCli, ARunStepThatFailsExitsOne) {
   start_server();
   push_busybox("base/busybox", "1");
-  write(ctx() / "Dockerfile",
-        "FROM 127.0.0.1:" + std::to_string(server_->port()) + "/base/busybox:1\nRUN echo about to fail && false\n");
+  write(ctx() / "Dockerfile", "FROM 127.0.0.1:" + std::to_string(server_->port()) +
+                                  "/base/busybox:1\nRUN echo failing-$((6*7)) && false\n");
   auto r = build({"-t", "demo/run:1", ctx().string()});
   EXPECT_EQ(r.status.exit_code, 1) << r.out << r.err;
-  EXPECT_NE(r.out.find("about to fail"), std::string::npos) << r.out;
+  // The step's own output (the log's step line only has the unexpanded text).
+  EXPECT_NE(r.out.find("failing-42"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("failed"), std::string::npos) << r.err;
 }
 
@@ -273,14 +274,15 @@ TEST_F(BuildCli, CtrlCCancelsTheRunningBuild) {
   start_server();
   push_busybox("base/busybox", "1");
   write(ctx() / "Dockerfile", "FROM 127.0.0.1:" + std::to_string(server_->port()) +
-                                  "/base/busybox:1\nRUN echo sleeping && sleep 120\n");
+                                  "/base/busybox:1\nRUN echo sleeping-$((6*7)) && sleep 120\n");
   CliProcess cli(build_args({"-t", "demo/slow:1", ctx().string()}));
   auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (cli.out().find("sleeping") == std::string::npos &&
+  // "sleeping-42" is the step's output, so the step is running.
+  while (cli.out().find("sleeping-42") == std::string::npos &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(50ms);
   }
-  ASSERT_NE(cli.out().find("sleeping"), std::string::npos) << cli.out();
+  ASSERT_NE(cli.out().find("sleeping-42"), std::string::npos) << cli.out();
   auto started = std::chrono::steady_clock::now();
   cli.send_signal(SIGINT);
   auto r = cli.wait(60s);
@@ -349,8 +351,8 @@ TEST_F(BuildCli, SpeaksHttpsWithTheGivenCa) {
   EXPECT_EQ(trusted.status.exit_code, 0) << trusted.out << trusted.err;
 
   ScopedEnv ca("DRYDOCK_CA_CERT", pki.ca_cert().string());
-  auto from_env = run_cli({"build", "--server", https, "-t", "demo/tls:2", ctx().string()},
-                          kBuildTimeout);
+  auto from_env =
+      run_cli({"build", "--server", https, "-t", "demo/tls:2", ctx().string()}, kBuildTimeout);
   EXPECT_EQ(from_env.status.exit_code, 0) << from_env.out << from_env.err;
 }
 
