@@ -296,6 +296,7 @@ CliHttpResult<CliHttpReply> CliHttpClient::post_chunked(
     }
     bool write_failed = false;
     BodyWriter writer = [&](std::span<const std::byte> bytes) -> std::expected<void, std::string> {
+      if (bytes.empty()) return {};  // an empty chunk would end the body
       error_code wec;
       net::write(stream, http::make_chunk(net::const_buffer(bytes.data(), bytes.size())), wec);
       if (!wec) return {};

@@ -356,6 +356,18 @@ TEST_F(BuildCli, SpeaksHttpsWithTheGivenCa) {
   EXPECT_EQ(from_env.status.exit_code, 0) << from_env.out << from_env.err;
 }
 
+TEST_F(BuildCli, AContextOverTheServersLimitIsRefusedWithTheReason) {
+  write(dir_.path() / "config.json", R"({"builder": {"max_context_bytes": 1000000}})");
+  write(ctx() / "Dockerfile", "FROM scratch\n");
+  write(ctx() / "big.bin", ByteStream(7).take(8'000'000));
+  start_server({"--config", (dir_.path() / "config.json").string()});
+  // The server answers 413 part way through the chunked upload and closes:
+  // the client still reports its answer.
+  auto r = build({ctx().string()});
+  EXPECT_EQ(r.status.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("SIZE_INVALID"), std::string::npos) << r.err;
+}
+
 TEST_F(BuildCli, StreamsALargeContextInBoundedMemory) {
   write(ctx() / "Dockerfile", "FROM scratch\nCOPY small.txt /\n");
   write(ctx() / "small.txt", "small\n");
