@@ -14,6 +14,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -570,6 +571,45 @@ TEST_F(ProcessBuild, PermissionsFollowPushAndPullRights) {
   EXPECT_EQ(http().get("/builds", other).json()["builds"].size(), 0u);
   EXPECT_EQ(http().get("/builds", dev).json()["builds"].size(), 2u);
   EXPECT_EQ(http().get("/builds/" + id, admin).status, 200u);
+}
+
+// A 600 MiB context is received, extracted and turned into a layer with the
+// server's memory flat: nothing holds the context or the layer in memory.
+TEST_F(ProcessBuild, LargeContextStreamsInBoundedMemory) {
+  constexpr std::uint64_t kBig = 600ULL << 20;
+  constexpr std::uint64_t kMaxHwmKib = 160 * 1024;
+  start();
+  fs::path tar = dir_.path() / "big.tar";
+  {
+    TestArchive a(tar);
+    a.add(file_entry("Dockerfile", "FROM scratch\nCOPY big.bin /big.bin\n"));
+    TestEntry big;
+    big.name = "big.bin";
+    big.zeros = kBig;
+    a.add(big);
+  }
+  auto size = fs::file_size(tar);
+  ASSERT_GT(size, kBig);
+  Connection conn(server_->port());
+  conn.send("POST /builds?t=big/ctx:1 HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+            std::to_string(size) + "\r\n\r\n");
+  std::ifstream in(tar, std::ios::binary);
+  std::string piece(1 << 20, '\0');
+  while (in) {
+    in.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+    if (in.gcount() > 0) conn.send(std::string_view(piece.data(), static_cast<std::size_t>(in.gcount())));
+  }
+  Response r = conn.read_response();
+  ASSERT_EQ(r.status, 202u) << r.body;
+  fs::remove(tar);
+  json j = wait_finished(r.json()["id"], 300s);
+  ASSERT_EQ(j["status"], "succeeded") << log(j["id"]);
+  auto m = http().get("/v2/big/ctx/manifests/1").json();
+  ASSERT_EQ(m["layers"].size(), 1u);
+  std::uint64_t hwm = server_->vm_hwm_kib();
+  std::cout << "[ 600 MiB context ] server VmHWM " << hwm / 1024.0 << " MiB" << std::endl;
+  EXPECT_LT(hwm, kMaxHwmKib) << "server peak RSS " << hwm << " KiB";
+  EXPECT_EQ(leftovers(), 0u);
 }
 
 TEST_F(ProcessBuild, LogIsStreamedWhileTheBuildRuns) {
