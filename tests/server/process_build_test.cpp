@@ -450,7 +450,12 @@ TEST_F(ProcessBuild, CancelKillsTheRunningStepAndTagsNothing) {
       "?t=apps/slow:1", context("FROM base/busybox:1\nRUN echo started && sleep 987654\n"));
   ASSERT_TRUE(wait_log(id, "started")) << log(id);
   EXPECT_EQ(status(id)["status"], "running");
-  EXPECT_TRUE(process_running_with("sleep 987654"));
+  // "started" is printed just before the shell execs the sleep.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!process_running_with("sleep 987654") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(process_running_with("sleep 987654"));
   auto r = http().del("/builds/" + id);
   ASSERT_EQ(r.status, 200u) << r.body;
   // DELETE answers once the build has stopped.
