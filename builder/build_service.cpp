@@ -175,12 +175,12 @@ void BuildService::Impl::discard_context(const Job& job) {
   if (!job.context_dir.empty()) (void)remove_context(job.context_dir);
 }
 
-// Records the outcome, then lets followers see the end: the log is complete
-// once the job has left `active`.
+// Clears the context, records the outcome, then lets followers see the end:
+// the log is complete once the job has left `active`.
 void BuildService::Impl::finish(Job& job, BuildStatus status, std::string_view digest,
                                 std::string_view error) {
+  discard_context(job);  // first: a finished build has left nothing behind
   (void)store.mark_finished(job.id, status, digest, error, now());
-  discard_context(job);
   std::lock_guard lock(mu);
   job.done = true;
   active.erase(job.id);

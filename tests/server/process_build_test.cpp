@@ -14,6 +14,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -449,7 +450,12 @@ TEST_F(ProcessBuild, CancelKillsTheRunningStepAndTagsNothing) {
       "?t=apps/slow:1", context("FROM base/busybox:1\nRUN echo started && sleep 987654\n"));
   ASSERT_TRUE(wait_log(id, "started")) << log(id);
   EXPECT_EQ(status(id)["status"], "running");
-  EXPECT_TRUE(process_running_with("sleep 987654"));
+  // "started" is printed just before the shell execs the sleep.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!process_running_with("sleep 987654") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(process_running_with("sleep 987654"));
   auto r = http().del("/builds/" + id);
   ASSERT_EQ(r.status, 200u) << r.body;
   // DELETE answers once the build has stopped.
@@ -570,6 +576,45 @@ TEST_F(ProcessBuild, PermissionsFollowPushAndPullRights) {
   EXPECT_EQ(http().get("/builds", other).json()["builds"].size(), 0u);
   EXPECT_EQ(http().get("/builds", dev).json()["builds"].size(), 2u);
   EXPECT_EQ(http().get("/builds/" + id, admin).status, 200u);
+}
+
+// A 600 MiB context is received, extracted and turned into a layer with the
+// server's memory flat: nothing holds the context or the layer in memory.
+TEST_F(ProcessBuild, LargeContextStreamsInBoundedMemory) {
+  constexpr std::uint64_t kBig = 600ULL << 20;
+  constexpr std::uint64_t kMaxHwmKib = 160 * 1024;
+  start();
+  fs::path tar = dir_.path() / "big.tar";
+  {
+    TestArchive a(tar);
+    a.add(file_entry("Dockerfile", "FROM scratch\nCOPY big.bin /big.bin\n"));
+    TestEntry big;
+    big.name = "big.bin";
+    big.zeros = kBig;
+    a.add(big);
+  }
+  auto size = fs::file_size(tar);
+  ASSERT_GT(size, kBig);
+  Connection conn(server_->port());
+  conn.send("POST /builds?t=big/ctx:1 HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+            std::to_string(size) + "\r\n\r\n");
+  std::ifstream in(tar, std::ios::binary);
+  std::string piece(1 << 20, '\0');
+  while (in) {
+    in.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+    if (in.gcount() > 0) conn.send(std::string_view(piece.data(), static_cast<std::size_t>(in.gcount())));
+  }
+  Response r = conn.read_response();
+  ASSERT_EQ(r.status, 202u) << r.body;
+  fs::remove(tar);
+  json j = wait_finished(r.json()["id"], 300s);
+  ASSERT_EQ(j["status"], "succeeded") << log(j["id"]);
+  auto m = http().get("/v2/big/ctx/manifests/1").json();
+  ASSERT_EQ(m["layers"].size(), 1u);
+  std::uint64_t hwm = server_->vm_hwm_kib();
+  std::cout << "[ 600 MiB context ] server VmHWM " << hwm / 1024.0 << " MiB" << std::endl;
+  EXPECT_LT(hwm, kMaxHwmKib) << "server peak RSS " << hwm << " KiB";
+  EXPECT_EQ(leftovers(), 0u);
 }
 
 TEST_F(ProcessBuild, LogIsStreamedWhileTheBuildRuns) {
