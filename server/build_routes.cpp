@@ -88,6 +88,17 @@ std::variant<builder::BuildParams, Reply> build_params(const registry::Query& q)
   }
   auto nocache = q.get("nocache").value_or("");
   p.no_cache = nocache == "1" || nocache == "true";
+  // --no-cache-filter: stage names or indices, repeated or comma-separated.
+  for (const auto& f : q.get_all("nocachefilter")) {
+    std::size_t start = 0;
+    while (start <= f.size()) {
+      auto comma = f.find(',', start);
+      std::string stage = f.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!stage.empty()) p.no_cache_filter.push_back(stage);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
   return p;
 }
 
