@@ -58,6 +58,10 @@ struct BuildEnv {
   Limits limits;
   std::chrono::milliseconds step_timeout{0};  // 0: none
   bool allow_host_network = false;            // RUN --network=host
+  NetworkMode default_network = NetworkMode::kNone;  // RUN without --network
+  // Whether the build may read images of `repository` (FROM, COPY --from);
+  // empty: every image in the store. With auth on, the caller's pull rights.
+  std::function<bool(std::string_view repository)> may_pull;
   std::function<void(std::string_view)> log;  // lines and output chunks; may be empty
   std::stop_token cancel;
   std::int64_t now = 0;  // unix seconds for `created`; 0: the clock

@@ -139,7 +139,9 @@ StepRes<RunResult> execute(BuildCtx& b, StageCtx& st, const RunCommand& run,
   auto user = stage_user(view, st.state.image.config.user);
   if (!user) return std::unexpected(user.error());
   spec.user = *user;
-  spec.network = run.network == "host" ? NetworkMode::kHost : NetworkMode::kNone;
+  spec.network = run.network == "host"   ? NetworkMode::kHost
+                 : run.network == "none" ? NetworkMode::kNone
+                                         : b.env.default_network;
   spec.limits = b.env.limits;
   spec.timeout = b.env.step_timeout;
   spec.stop = b.env.cancel;

@@ -86,6 +86,11 @@ Res<storage::Digest> pick_platform(const json& index) {
 }
 
 Res<storage::Digest> resolve_manifest(BuildEnv& env, const Reference& r, std::string_view ref) {
+  // Without pull rights an image is reported exactly like a missing one:
+  // a build must not reveal what the caller may not read.
+  if (env.may_pull && !env.may_pull(r.repository)) {
+    return std::unexpected("base image \"" + std::string(ref) + "\" not found");
+  }
   storage::Digest d;
   if (r.digest) {
     d = *r.digest;

@@ -83,6 +83,25 @@ void read_auth(const std::filesystem::path& file, const json& a, AuthConfig& out
   if (out.token_ttl_seconds == 0) fail(file, "auth.token_ttl_seconds must be > 0");
 }
 
+void read_builder(const std::filesystem::path& file, const json& b, BuilderConfig& out) {
+  check_keys(file, b, "builder.",
+             {"enabled", "concurrency", "build_timeout_seconds", "step_timeout_seconds",
+              "max_context_bytes", "max_extracted_bytes", "max_context_entries",
+              "memory_limit_bytes", "pids_limit", "runtime", "network", "max_queued"});
+  read(file, b, "enabled", out.enabled);
+  read(file, b, "concurrency", out.concurrency);
+  read(file, b, "build_timeout_seconds", out.build_timeout_seconds);
+  read(file, b, "step_timeout_seconds", out.step_timeout_seconds);
+  read(file, b, "max_context_bytes", out.max_context_bytes);
+  read(file, b, "max_extracted_bytes", out.max_extracted_bytes);
+  read(file, b, "max_context_entries", out.max_context_entries);
+  read(file, b, "memory_limit_bytes", out.memory_limit_bytes);
+  read(file, b, "pids_limit", out.pids_limit);
+  read(file, b, "runtime", out.runtime);
+  read(file, b, "network", out.network);
+  read(file, b, "max_queued", out.max_queued);
+}
+
 }  // namespace
 
 void validate(const Config& c) {
@@ -92,6 +111,13 @@ void validate(const Config& c) {
   if (!c.tls.client_ca.empty() && c.tls.cert.empty()) {
     throw std::runtime_error("tls.client_ca needs tls.cert and tls.key");
   }
+  const auto& b = c.builder;
+  if (b.concurrency == 0) throw std::runtime_error("builder.concurrency must be > 0");
+  if (b.max_context_bytes == 0) throw std::runtime_error("builder.max_context_bytes must be > 0");
+  if (b.network != "none" && b.network != "host") {
+    throw std::runtime_error("builder.network must be \"none\" or \"host\"");
+  }
+  if (b.pids_limit < 0) throw std::runtime_error("builder.pids_limit must be >= 0");
 }
 
 Config load_file(const std::filesystem::path& file, Config base) {
@@ -99,7 +125,8 @@ Config load_file(const std::filesystem::path& file, Config base) {
   if (!in) fail(file, "cannot open");
   json doc = json::parse(in, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
   if (doc.is_discarded()) fail(file, "not valid JSON");
-  check_keys(file, doc, "", {"listen", "data", "server", "registry", "tls", "auth"});
+  check_keys(file, doc, "",
+             {"listen", "data", "server", "registry", "tls", "auth", "builder"});
   if (doc.contains("listen")) {
     std::string listen;
     read(file, doc, "listen", listen);
@@ -114,6 +141,7 @@ Config load_file(const std::filesystem::path& file, Config base) {
   if (doc.contains("registry")) read_registry(file, doc["registry"], base.registry);
   if (doc.contains("tls")) read_tls(file, doc["tls"], base.tls);
   if (doc.contains("auth")) read_auth(file, doc["auth"], base.auth);
+  if (doc.contains("builder")) read_builder(file, doc["builder"], base.builder);
   return base;
 }
 

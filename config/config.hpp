@@ -59,12 +59,33 @@ struct AuthConfig {
   unsigned max_delay_seconds = 300;   // the longest wait imposed after repeated failures
 };
 
+// The build service (POST /builds). Its working data lives under
+// DATA/builder/: snapshots, contexts, the runtime's state and build logs.
+struct BuilderConfig {
+  bool enabled = true;
+  unsigned concurrency = 1;                         // builds running at once; more wait queued
+  unsigned build_timeout_seconds = 3600;            // a build running longer is cancelled; 0: none
+  unsigned step_timeout_seconds = 0;                // one RUN step; 0: none
+  std::uint64_t max_context_bytes = 2ULL << 30;     // the uploaded (possibly compressed) context
+  std::uint64_t max_extracted_bytes = 8ULL << 30;   // file data once extracted
+  std::uint64_t max_context_entries = 1'000'000;    // archive entries
+  std::uint64_t memory_limit_bytes = 4ULL << 30;    // per RUN container; 0: none
+  std::int64_t pids_limit = 4096;                   // per RUN container; 0: none
+  std::string runtime = "/usr/sbin/runc";           // the OCI runtime binary (runc or crun)
+  // "none": RUN steps have no network (only lo), and RUN --network=host is
+  // refused. "host": RUN steps use the host's network, as `docker build` on a
+  // host network would.
+  std::string network = "none";
+  unsigned max_queued = 100;  // builds waiting; more are refused (503)
+};
+
 struct Config {
   ServerConfig server;
   RegistryConfig registry;
   StorageConfig storage;
   TlsConfig tls;
   AuthConfig auth;
+  BuilderConfig builder;
 };
 
 // Reads a JSON config file. Every key is optional; unknown keys are an error
@@ -81,7 +102,12 @@ struct Config {
 //     "auth":     { "enabled": true, "realm": "", "service": "drydock", "issuer": "drydock",
 //                   "token_ttl_seconds": 300, "refresh_token_days": 90,
 //                   "anonymous_pull": ["public/**"], "admin_user": "", "admin_password": "",
-//                   "free_failures": 5, "max_delay_seconds": 300 } }
+//                   "free_failures": 5, "max_delay_seconds": 300 },
+//     "builder":  { "enabled": true, "concurrency": 1, "build_timeout_seconds": 3600,
+//                   "step_timeout_seconds": 0, "max_context_bytes": 2147483648,
+//                   "max_extracted_bytes": 8589934592, "max_context_entries": 1000000,
+//                   "memory_limit_bytes": 4294967296, "pids_limit": 4096,
+//                   "runtime": "/usr/sbin/runc", "network": "none", "max_queued": 100 } }
 Config load_file(const std::filesystem::path& file, Config base = {});
 
 // Checks what no single key can: TLS cert and key come together, a client CA

@@ -44,6 +44,10 @@ constexpr std::array kErrorTable = {
               "invalid number of results requested"},
     ErrorInfo{ErrorCode::kMethodNotAllowed, "UNSUPPORTED", 405, "method not allowed"},
     ErrorInfo{ErrorCode::kNotFound, "UNSUPPORTED", 404, "no such endpoint"},
+    ErrorInfo{ErrorCode::kBuildInvalid, "BUILD_INVALID", 400, "invalid build request"},
+    ErrorInfo{ErrorCode::kBuildUnknown, "BUILD_UNKNOWN", 404, "build unknown"},
+    ErrorInfo{ErrorCode::kContextTooLarge, "SIZE_INVALID", 413, "build context too large"},
+    ErrorInfo{ErrorCode::kUnavailable, "UNAVAILABLE", 503, "service unavailable"},
     ErrorInfo{ErrorCode::kInternal, "INTERNAL_ERROR", 500, "internal server error"},
 };
 

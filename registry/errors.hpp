@@ -30,6 +30,11 @@ enum class ErrorCode {
   kPaginationInvalid,    // UNSUPPORTED             400 (bad n)
   kMethodNotAllowed,     // UNSUPPORTED             405
   kNotFound,             // UNSUPPORTED             404 (no such endpoint)
+  // The build API (/builds) is Drydock's own, not the distribution spec's:
+  kBuildInvalid,         // BUILD_INVALID           400 (bad parameter or context)
+  kBuildUnknown,         // BUILD_UNKNOWN           404
+  kContextTooLarge,      // SIZE_INVALID            413 (context over the limit)
+  kUnavailable,          // UNAVAILABLE             503 (builds off, queue full, shutting down)
   kInternal,             // INTERNAL_ERROR          500
 };
 

@@ -116,7 +116,11 @@ std::string Session::realm(const RequestParser& p) const {
 asio::awaitable<std::optional<auth::Principal>> Session::authorize(RequestParser& p,
                                                                   Exchange& ex,
                                                                   const registry::Route& route) {
-  auto need = requirement(route, p.get().method());
+  co_return co_await authorize_for(p, ex, requirement(route, p.get().method()));
+}
+
+asio::awaitable<std::optional<auth::Principal>> Session::authorize_for(
+    RequestParser& p, Exchange& ex, std::optional<auth::Requirement> need) {
   if (!need) co_return auth::Principal{};
   std::string header(p.get()[http::field::authorization]);
   std::string url = realm(p);

@@ -163,6 +163,9 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
   }
   auto query = registry::Query::parse(target->raw_query);
   if (ctx_.auth != nullptr && target->path == "/token") co_return co_await handle_token(p, ex, query);
+  if (target->path == "/builds" || target->path.starts_with("/builds/")) {
+    co_return co_await handle_builds(p, ex, target->path, query);
+  }
   auto route = registry::parse_route(target->path);
   auth::Principal who;
   if (ctx_.auth != nullptr) {

@@ -16,6 +16,7 @@
 
 #include "config/config.hpp"
 #include "auth/authenticator.hpp"
+#include "builder/build_service.hpp"
 #include "registry/registry.hpp"
 #include "server/admin_cli.hpp"
 #include "server/server.hpp"
@@ -235,6 +236,26 @@ int wait_for_stop(const sigset_t& signals, server::Server& srv, bool tls) {
   }
 }
 
+// The build service's options from the config; its data under DATA/builder.
+builder::BuildServiceOptions builder_options(const config::Config& c) {
+  const auto& b = c.builder;
+  builder::BuildServiceOptions o;
+  o.root = c.storage.data_dir / "builder";
+  o.metadata_db = c.storage.data_dir / "metadata.db";
+  o.runtime_binary = b.runtime;
+  o.concurrency = b.concurrency;
+  o.max_upload_bytes = b.max_context_bytes;
+  o.max_queued = b.max_queued;
+  o.build_timeout = std::chrono::seconds(b.build_timeout_seconds);
+  o.step_timeout = std::chrono::seconds(b.step_timeout_seconds);
+  o.max_extracted_bytes = b.max_extracted_bytes;
+  o.max_context_entries = b.max_context_entries;
+  if (b.memory_limit_bytes > 0) o.limits.memory_bytes = b.memory_limit_bytes;
+  if (b.pids_limit > 0) o.limits.pids = b.pids_limit;
+  o.network = b.network == "host" ? builder::NetworkMode::kHost : builder::NetworkMode::kNone;
+  return o;
+}
+
 int serve(const ServeFlags& flags) {
   config::Config c = build_config(flags);
   sigset_t signals = block_signals();
@@ -249,8 +270,16 @@ int serve(const ServeFlags& flags) {
   UploadJanitor janitor(uploads, c.registry.upload_expiry_hours);
   std::unique_ptr<server::AuthRuntime> auth;
   if (c.auth.enabled) auth = std::make_unique<server::AuthRuntime>(c);
-  server::Server srv(c.server, reg, auth ? &auth->authenticator() : nullptr, c.tls);
+  // Declared before the server: running builds stop after the last request.
+  std::unique_ptr<builder::BuildService> builds;
+  if (c.builder.enabled) builds = builder::BuildService::open(builder_options(c), blobs, meta);
+  server::Server srv(c.server, reg, auth ? &auth->authenticator() : nullptr, c.tls, builds.get());
   srv.start();
+  if (!builds) {
+    std::fprintf(stderr, "drydock: the build service is off (builder.enabled)\n");
+  } else if (!builds->warning().empty()) {
+    std::fprintf(stderr, "drydock: WARNING: build service: %s\n", builds->warning().c_str());
+  }
   if (auth) {
     std::fprintf(stderr, "drydock: authentication is on (token endpoint /token)\n");
   } else {
@@ -268,6 +297,7 @@ int serve(const ServeFlags& flags) {
   int sig = wait_for_stop(signals, srv, c.tls.enabled());
   std::fprintf(stderr, "drydock: %s received, stopping gracefully\n", strsignal(sig));
   srv.stop();
+  builds.reset();  // running builds are cancelled and marked failed
   std::fprintf(stderr, "drydock: stopped\n");
   return 0;
 }

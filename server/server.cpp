@@ -32,7 +32,7 @@ unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 struct Server::Impl {
   Impl(const config::ServerConfig& cfg, registry::Registry& reg, auth::Authenticator* auth,
-       const config::TlsConfig& tls_cfg)
+       const config::TlsConfig& tls_cfg, builder::BuildService* builds)
       : config(cfg),
         tls(tls_cfg),
         workers(or_default(cfg.worker_threads, 2 * cores())),
@@ -41,6 +41,7 @@ struct Server::Impl {
         acceptor(strand),
         grace(strand) {
     ctx.tls = tls.enabled();
+    ctx.builds = builds;
   }
 
   asio::awaitable<void> accept_loop();
@@ -111,8 +112,9 @@ void Server::Impl::begin_stop() {
 }
 
 Server::Server(const config::ServerConfig& config, registry::Registry& registry,
-               auth::Authenticator* auth, const config::TlsConfig& tls)
-    : impl_(std::make_unique<Impl>(config, registry, auth, tls)) {}
+               auth::Authenticator* auth, const config::TlsConfig& tls,
+               builder::BuildService* builds)
+    : impl_(std::make_unique<Impl>(config, registry, auth, tls, builds)) {}
 
 Server::~Server() { stop(); }
 

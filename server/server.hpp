@@ -13,6 +13,9 @@ class Registry;
 namespace drydock::auth {
 class Authenticator;
 }
+namespace drydock::builder {
+class BuildService;
+}
 
 namespace drydock::server {
 
@@ -23,9 +26,11 @@ namespace drydock::server {
 class Server {
  public:
   // `auth` null: authentication disabled (every request allowed). `tls`
-  // without a certificate: plain HTTP; with one: HTTPS only.
+  // without a certificate: plain HTTP; with one: HTTPS only. `builds` null:
+  // the build API answers 503.
   Server(const config::ServerConfig& config, registry::Registry& registry,
-         auth::Authenticator* auth = nullptr, const config::TlsConfig& tls = {});
+         auth::Authenticator* auth = nullptr, const config::TlsConfig& tls = {},
+         builder::BuildService* builds = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

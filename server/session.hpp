@@ -25,6 +25,11 @@
 
 namespace drydock::auth {
 class Authenticator;
+struct Requirement;
+}
+namespace drydock::builder {
+class BuildService;
+struct BuildRecord;
 }
 
 namespace drydock::server {
@@ -42,6 +47,7 @@ struct ServerContext {
   asio::thread_pool& workers;
   SessionTracker& tracker;
   auth::Authenticator* auth = nullptr;  // null: authentication disabled
+  builder::BuildService* builds = nullptr;  // null: the build API answers 503
   bool tls = false;                     // the listener speaks HTTPS
   std::atomic<bool> stopping{false};
 };
@@ -110,8 +116,19 @@ class Session : public std::enable_shared_from_this<Session> {
   // returns nullopt; else the principal to serve the request as.
   asio::awaitable<std::optional<auth::Principal>> authorize(RequestParser& p, Exchange& ex,
                                                             const registry::Route& route);
+  // The same check for a requirement that is not a registry route's.
+  asio::awaitable<std::optional<auth::Principal>> authorize_for(RequestParser& p, Exchange& ex,
+                                                                std::optional<auth::Requirement> need);
   asio::awaitable<bool> handle_token(RequestParser& p, Exchange& ex, const registry::Query& query);
   std::string realm(const RequestParser& p) const;
+  // build_routes.cpp: the build API (/builds).
+  asio::awaitable<bool> handle_builds(RequestParser& p, Exchange& ex, std::string_view path,
+                                      const registry::Query& query);
+  asio::awaitable<bool> handle_build_post(RequestParser& p, Exchange& ex,
+                                          const registry::Query& query,
+                                          const auth::Principal& who);
+  asio::awaitable<bool> stream_build_log(Exchange& ex, const std::string& id, bool follow);
+  bool may_see(const builder::BuildRecord& r, const auth::Principal& who) const;
   asio::awaitable<bool> handle_manifest_put(RequestParser& p, Exchange& ex, std::string name,
                                             std::string ref, registry::RequestInfo info);
   asio::awaitable<bool> handle_upload(RequestParser& p, Exchange& ex, registry::UploadStep step);

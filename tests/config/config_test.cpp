@@ -111,6 +111,47 @@ TEST_F(ConfigFileTest, AuthAndTlsDefaultsAreOff) {
             std::string::npos);
 }
 
+TEST_F(ConfigFileTest, BuilderSectionIsRead) {
+  Config c = load_file(write(R"({
+    "builder": {"enabled": false, "concurrency": 3, "build_timeout_seconds": 60,
+                "step_timeout_seconds": 10, "max_context_bytes": 1000,
+                "max_extracted_bytes": 2000, "max_context_entries": 30,
+                "memory_limit_bytes": 4000, "pids_limit": 50, "runtime": "/bin/crun",
+                "network": "host", "max_queued": 7}
+  })"));
+  const auto& b = c.builder;
+  EXPECT_FALSE(b.enabled);
+  EXPECT_EQ(b.concurrency, 3u);
+  EXPECT_EQ(b.build_timeout_seconds, 60u);
+  EXPECT_EQ(b.step_timeout_seconds, 10u);
+  EXPECT_EQ(b.max_context_bytes, 1000u);
+  EXPECT_EQ(b.max_extracted_bytes, 2000u);
+  EXPECT_EQ(b.max_context_entries, 30u);
+  EXPECT_EQ(b.memory_limit_bytes, 4000u);
+  EXPECT_EQ(b.pids_limit, 50);
+  EXPECT_EQ(b.runtime, "/bin/crun");
+  EXPECT_EQ(b.network, "host");
+  EXPECT_EQ(b.max_queued, 7u);
+  EXPECT_NO_THROW(validate(c));
+  EXPECT_NE(error_of(R"({"builder": {"concurency": 2}})").find("builder.concurency"),
+            std::string::npos);
+}
+
+TEST(Validate, BuilderValues) {
+  Config c;
+  EXPECT_TRUE(c.builder.enabled);
+  EXPECT_EQ(c.builder.network, "none");
+  EXPECT_NO_THROW(validate(c));
+  c.builder.network = "bridge";
+  EXPECT_THROW(validate(c), std::runtime_error);
+  c.builder.network = "none";
+  c.builder.concurrency = 0;
+  EXPECT_THROW(validate(c), std::runtime_error);
+  c.builder.concurrency = 1;
+  c.builder.max_context_bytes = 0;
+  EXPECT_THROW(validate(c), std::runtime_error);
+}
+
 TEST(Validate, TlsNeedsCertAndKeyTogether) {
   Config c;
   c.tls.cert = "cert.pem";

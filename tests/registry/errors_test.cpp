@@ -42,6 +42,10 @@ const std::vector<Row> kExpected = {
     {ErrorCode::kPaginationInvalid, "UNSUPPORTED", 400, "invalid number of results requested"},
     {ErrorCode::kMethodNotAllowed, "UNSUPPORTED", 405, ""},
     {ErrorCode::kNotFound, "UNSUPPORTED", 404, ""},
+    {ErrorCode::kBuildInvalid, "BUILD_INVALID", 400, ""},
+    {ErrorCode::kBuildUnknown, "BUILD_UNKNOWN", 404, ""},
+    {ErrorCode::kContextTooLarge, "SIZE_INVALID", 413, ""},
+    {ErrorCode::kUnavailable, "UNAVAILABLE", 503, ""},
     {ErrorCode::kInternal, "INTERNAL_ERROR", 500, ""},
 };
 

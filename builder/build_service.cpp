@@ -1,0 +1,503 @@
+#include "builder/build_service.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <stop_token>
+#include <thread>
+
+#include "builder/context.hpp"
+#include "builder/executor.hpp"
+#include "builder/mount.hpp"
+#include "builder/snapshotter.hpp"
+#include "storage/clock.hpp"
+
+namespace drydock::builder {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A build's log stops growing here: a step printing without end must not
+// fill the disk. The log says so.
+constexpr std::uint64_t kMaxLogBytes = 64ULL << 20;
+
+std::int64_t now() { return storage::unix_now(); }
+
+// Stands in for the OCI runtime when none could be opened: builds without a
+// RUN step still work, the others fail saying why.
+class UnavailableRuntime final : public Runtime {
+ public:
+  explicit UnavailableRuntime(std::string why) : why_(std::move(why)) {}
+  ExecResult<RunResult> run(const RunSpec&) override {
+    return std::unexpected(ExecError{ExecErrc::kRuntime, "no OCI runtime: " + why_});
+  }
+
+ private:
+  std::string why_;
+};
+
+// "repo:tag" (a colon after the last slash), or "repo" meaning :latest.
+ImageTarget parse_target(const std::string& t) {
+  auto colon = t.rfind(':');
+  auto slash = t.rfind('/');
+  if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) {
+    return {t, "latest"};
+  }
+  return {t.substr(0, colon), t.substr(colon + 1)};
+}
+
+// Appends to a build's log file, unbuffered (followers read it as it grows),
+// up to kMaxLogBytes.
+class LogFile {
+ public:
+  explicit LogFile(const fs::path& path)
+      : fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)) {}
+  ~LogFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  LogFile(const LogFile&) = delete;
+  LogFile& operator=(const LogFile&) = delete;
+
+  void write(std::string_view text) {
+    if (fd_ < 0 || truncated_) return;
+    if (written_ + text.size() > kMaxLogBytes) {
+      text = text.substr(0, kMaxLogBytes - written_);
+      truncated_ = true;
+    }
+    write_all(text);
+    if (truncated_) write_all("\n[log truncated: over 64 MiB; the build goes on]\n");
+  }
+
+ private:
+  void write_all(std::string_view text) {
+    while (!text.empty()) {
+      ssize_t n = ::write(fd_, text.data(), text.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // a full disk loses log text, never the build
+      written_ += static_cast<std::uint64_t>(n);
+      text.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+
+  int fd_;
+  std::uint64_t written_ = 0;
+  bool truncated_ = false;
+};
+
+struct Job {
+  enum class Stop { kNone, kUser, kTimeout, kShutdown };
+  std::string id;
+  BuildParams params;
+  fs::path context_dir;
+  std::string dockerfile_text;
+  PullCheck may_pull;
+  std::stop_source stop;
+  Stop why = Stop::kNone;  // under Impl::mu
+  bool running = false;    // under Impl::mu
+  bool done = false;       // under Impl::mu
+};
+
+}  // namespace
+
+struct BuildService::Impl {
+  Impl(BuildServiceOptions o, storage::BlobStore& b, storage::MetadataStore& m)
+      : options(std::move(o)), blobs(b), meta(m), store(options.metadata_db, options.root / "logs") {}
+
+  void worker();
+  void run_job(Job& job);
+  void finish(Job& job, BuildStatus status, std::string_view digest, std::string_view error);
+  void discard_context(const Job& job);
+
+  BuildServiceOptions options;
+  storage::BlobStore& blobs;
+  storage::MetadataStore& meta;
+  BuildStore store;
+  std::unique_ptr<OverlaySnapshotter> snapshots;
+  std::unique_ptr<Runtime> runtime;
+  std::string unavailable;  // the snapshotter could not open: no builds at all
+  std::string warning;
+
+  std::mutex mu;
+  std::condition_variable wake;     // a job was queued, or stopping
+  std::condition_variable changed;  // a job finished
+  std::deque<std::shared_ptr<Job>> queue;
+  std::map<std::string, std::shared_ptr<Job>, std::less<>> active;  // queued and running
+  bool stopping = false;
+  std::vector<std::thread> workers;
+};
+
+void BuildService::Impl::worker() {
+  for (;;) {
+    std::shared_ptr<Job> job;
+    {
+      std::unique_lock lock(mu);
+      wake.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (stopping) return;
+      job = queue.front();
+      queue.pop_front();
+      job->running = true;
+    }
+    run_job(*job);
+  }
+}
+
+void BuildService::Impl::discard_context(const Job& job) {
+  if (!job.context_dir.empty()) (void)remove_context(job.context_dir);
+}
+
+// Records the outcome, then lets followers see the end: the log is complete
+// once the job has left `active`.
+void BuildService::Impl::finish(Job& job, BuildStatus status, std::string_view digest,
+                                std::string_view error) {
+  (void)store.mark_finished(job.id, status, digest, error, now());
+  discard_context(job);
+  std::lock_guard lock(mu);
+  job.done = true;
+  active.erase(job.id);
+  changed.notify_all();
+}
+
+void BuildService::Impl::run_job(Job& job) {
+  if (!store.mark_running(job.id, now())) {
+    finish(job, BuildStatus::kFailed, {}, "could not start: the build record is gone");
+    return;
+  }
+  LogFile log(store.log_path(job.id));
+  // The per-build deadline: a timer thread that cancels the build.
+  std::jthread timer;
+  if (options.build_timeout.count() > 0) {
+    timer = std::jthread([this, &job](std::stop_token st) {
+      std::mutex m;
+      std::condition_variable_any cv;
+      std::unique_lock lock(m);
+      if (cv.wait_for(lock, st, options.build_timeout, [] { return false; })) return;
+      if (st.stop_requested()) return;
+      {
+        std::lock_guard g(mu);
+        if (job.why == Job::Stop::kNone) job.why = Job::Stop::kTimeout;
+      }
+      job.stop.request_stop();
+    });
+  }
+
+  BuildEnv env{.blobs = blobs,
+               .meta = meta,
+               .snapshots = *snapshots,
+               .runtime = *runtime,
+               .work_dir = options.root / "work",
+               .limits = options.limits,
+               .step_timeout = options.step_timeout,
+               .allow_host_network = options.network == NetworkMode::kHost,
+               .default_network = options.network,
+               .may_pull = job.may_pull,
+               .log = [&log](std::string_view text) { log.write(text); },
+               .cancel = job.stop.get_token(),
+               .now = 0};
+  BuildRequest req;
+  req.context_dir = job.context_dir;
+  req.dockerfile_text = job.dockerfile_text;
+  req.dockerfile_name = job.params.dockerfile;
+  req.target = job.params.target;
+  req.build_args = job.params.build_args;
+  req.no_cache = job.params.no_cache;
+  for (const auto& t : job.params.tags) req.targets.push_back(parse_target(t));
+
+  auto started = std::chrono::steady_clock::now();
+  auto outcome = run_build(req, env);
+  timer.request_stop();
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  char took[32];
+  std::snprintf(took, sizeof took, "%.1fs", seconds);
+
+  if (outcome) {
+    std::string digest = outcome->manifest.str();
+    log.write("#done writing image " + digest + " " + took + "\n");
+    for (const auto& t : job.params.tags) log.write("#done naming to " + t + "\n");
+    finish(job, BuildStatus::kSucceeded, digest, {});
+    return;
+  }
+  Job::Stop why;
+  {
+    std::lock_guard lock(mu);
+    why = job.why;
+  }
+  BuildStatus status = BuildStatus::kFailed;
+  std::string error = outcome.error().to_string();
+  if (outcome.error().code == BuildErrc::kCancelled || why != Job::Stop::kNone) {
+    switch (why) {
+      case Job::Stop::kUser:
+        status = BuildStatus::kCancelled;
+        error = "cancelled";
+        break;
+      case Job::Stop::kTimeout:
+        error = "build timed out after " + std::to_string(options.build_timeout.count()) + " s";
+        break;
+      case Job::Stop::kShutdown:
+        error = "server shut down during the build";
+        break;
+      case Job::Stop::kNone:
+        break;
+    }
+  }
+  log.write("ERROR: " + error + "\n");
+  finish(job, status, {}, error);
+}
+
+BuildService::BuildService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+std::unique_ptr<BuildService> BuildService::open(BuildServiceOptions options,
+                                                 storage::BlobStore& blobs,
+                                                 storage::MetadataStore& meta) {
+  fs::path root = options.root;
+  for (const char* dir : {"uploads", "contexts", "work", "snapshots", "runc", "logs"}) {
+    fs::create_directories(root / dir);
+  }
+  // Leftovers of a previous process: half-received uploads, contexts and
+  // scratch files of builds that will never run.
+  for (const char* dir : {"uploads", "contexts", "work"}) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(root / dir, ec)) {
+      if (e.is_directory()) {
+        (void)remove_context(e.path());
+      } else {
+        fs::remove(e.path(), ec);
+      }
+    }
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), blobs, meta);
+  auto& i = *impl;
+  if (auto r = i.store.fail_unfinished("server restarted during the build", now()); !r) {
+    throw std::runtime_error("build records: " + std::string(storage::to_string(r.error())));
+  }
+  if (auto s = OverlaySnapshotter::open(root / "snapshots")) {
+    i.snapshots = std::move(*s);
+  } else {
+    i.unavailable = "the snapshotter cannot start: " + s.error().message;
+    i.warning = i.unavailable;
+  }
+  RuncOptions runc{.runc = i.options.runtime_binary,
+                   .state_root = root / "runc" / "state",
+                   .bundle_root = root / "runc" / "bundles",
+                   .cgroup_parent = "drydock"};
+  if (auto rt = RuncRuntime::open(runc)) {
+    i.runtime = std::move(*rt);
+  } else {
+    i.runtime = std::make_unique<UnavailableRuntime>(rt.error().message);
+    if (i.warning.empty()) i.warning = "RUN steps cannot run: " + rt.error().message;
+  }
+  unsigned n = std::max(1u, i.options.concurrency);
+  for (unsigned k = 0; k < n; ++k) i.workers.emplace_back([&i] { i.worker(); });
+  return std::unique_ptr<BuildService>(new BuildService(std::move(impl)));
+}
+
+BuildService::~BuildService() {
+  auto& i = *impl_;
+  std::vector<std::shared_ptr<Job>> waiting;
+  {
+    std::lock_guard lock(i.mu);
+    i.stopping = true;
+    waiting.assign(i.queue.begin(), i.queue.end());
+    i.queue.clear();
+    for (auto& [id, job] : i.active) {
+      if (job->running) {
+        job->why = Job::Stop::kShutdown;
+        job->stop.request_stop();
+      }
+    }
+  }
+  i.wake.notify_all();
+  for (auto& job : waiting) {
+    i.finish(*job, BuildStatus::kFailed, {}, "server shut down before the build started");
+  }
+  for (auto& t : i.workers) t.join();
+}
+
+fs::path BuildService::upload_path() const {
+  return impl_->options.root / "uploads" / ("upload-" + random_hex(8) + ".tar");
+}
+
+std::expected<BuildRecord, SubmitError> BuildService::submit(BuildParams params,
+                                                             const fs::path& upload,
+                                                             PullCheck may_pull) {
+  auto& i = *impl_;
+  struct RemoveUpload {
+    const fs::path& p;
+    ~RemoveUpload() {
+      std::error_code ec;
+      fs::remove(p, ec);
+    }
+  } remove_upload{upload};
+  using Kind = SubmitError::Kind;
+  if (!i.unavailable.empty()) {
+    return std::unexpected(SubmitError{Kind::kBusy, "builds are unavailable: " + i.unavailable});
+  }
+  {
+    std::lock_guard lock(i.mu);
+    if (i.stopping) return std::unexpected(SubmitError{Kind::kBusy, "the server is shutting down"});
+    if (i.queue.size() >= i.options.max_queued) {
+      return std::unexpected(SubmitError{
+          Kind::kBusy, "too many builds waiting (" + std::to_string(i.queue.size()) + ")"});
+    }
+  }
+  auto job = std::make_shared<Job>();
+  job->context_dir = i.options.root / "contexts" / ("ctx-" + random_hex(8));
+  ContextOptions copt;
+  copt.dockerfile_path = params.dockerfile;
+  copt.limits.max_bytes = i.options.max_extracted_bytes;
+  copt.limits.max_entries = i.options.max_context_entries;
+  auto extracted = extract_context(upload, job->context_dir, copt);
+  if (!extracted) {
+    (void)remove_context(job->context_dir);
+    auto kind = extracted.error().code == ArchiveErrc::kIo ? Kind::kInternal : Kind::kInvalid;
+    return std::unexpected(SubmitError{kind, "build context: " + extracted.error().message});
+  }
+  if (!extracted->dockerfile) {
+    (void)remove_context(job->context_dir);
+    return std::unexpected(SubmitError{
+        Kind::kInvalid, "the build context has no Dockerfile at \"" + params.dockerfile + "\""});
+  }
+  job->dockerfile_text = std::move(*extracted->dockerfile);
+  job->may_pull = std::move(may_pull);
+  job->params = params;
+  auto rec = i.store.create(std::move(params), now());
+  if (!rec) {
+    (void)remove_context(job->context_dir);
+    return std::unexpected(SubmitError{
+        Kind::kInternal, "record the build: " + std::string(storage::to_string(rec.error()))});
+  }
+  job->id = rec->id;
+  {
+    std::lock_guard lock(i.mu);
+    if (i.stopping) {
+      job->done = true;
+      (void)i.store.mark_finished(job->id, BuildStatus::kFailed, {},
+                                  "server shut down before the build started", now());
+      (void)remove_context(job->context_dir);
+      return std::unexpected(SubmitError{Kind::kBusy, "the server is shutting down"});
+    }
+    i.active.emplace(job->id, job);
+    i.queue.push_back(job);
+  }
+  i.wake.notify_one();
+  return *rec;
+}
+
+storage::Result<std::optional<BuildRecord>> BuildService::get(std::string_view id) {
+  return impl_->store.get(id);
+}
+
+storage::Result<std::vector<BuildRecord>> BuildService::list(std::size_t limit) {
+  return impl_->store.list_recent(limit);
+}
+
+storage::Result<std::optional<BuildRecord>> BuildService::cancel(std::string_view id,
+                                                                 std::chrono::milliseconds wait) {
+  auto& i = *impl_;
+  std::shared_ptr<Job> queued;
+  {
+    std::unique_lock lock(i.mu);
+    auto it = i.active.find(id);
+    if (it != i.active.end()) {
+      auto job = it->second;
+      if (!job->running) {
+        std::erase(i.queue, job);
+        queued = job;
+      } else {
+        if (job->why == Job::Stop::kNone) job->why = Job::Stop::kUser;
+        job->stop.request_stop();
+        i.changed.wait_for(lock, wait, [&] { return job->done; });
+      }
+    }
+  }
+  if (queued) i.finish(*queued, BuildStatus::kCancelled, {}, "cancelled before it started");
+  return i.store.get(id);
+}
+
+std::optional<LogRead> BuildService::read_log(std::string_view id, std::uint64_t offset,
+                                              std::size_t max) {
+  auto& i = *impl_;
+  bool running;
+  {
+    std::lock_guard lock(i.mu);
+    running = i.active.contains(id);
+  }
+  bool ended = false;
+  if (!running) {
+    auto rec = i.store.get(id);
+    if (!rec || !*rec) return std::nullopt;
+    ended = finished((*rec)->status);
+  }
+  LogRead out;
+  int fd = ::open(i.store.log_path(id).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    out.data.resize(max);
+    ssize_t n;
+    do {
+      n = ::pread(fd, out.data.data(), max, static_cast<off_t>(offset));
+    } while (n < 0 && errno == EINTR);
+    ::close(fd);
+    out.data.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  }
+  out.complete = ended && out.data.size() < max;
+  return out;
+}
+
+const std::string& BuildService::warning() const { return impl_->warning; }
+
+std::uint64_t BuildService::max_upload_bytes() const { return impl_->options.max_upload_bytes; }
+
+namespace {
+
+std::string rfc3339(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+nlohmann::json record_json(const BuildRecord& r) {
+  using nlohmann::json;
+  json j = {{"id", r.id},
+            {"status", std::string(to_string(r.status))},
+            {"tags", r.params.tags},
+            {"dockerfile", r.params.dockerfile},
+            {"target", r.params.target},
+            {"build_args", json::object()},
+            {"no_cache", r.params.no_cache},
+            {"user", r.params.user},
+            {"created", rfc3339(r.created)}};
+  for (const auto& [k, v] : r.params.build_args) j["build_args"][k] = v;
+  if (r.started > 0) j["started"] = rfc3339(r.started);
+  if (r.finished > 0) {
+    j["finished"] = rfc3339(r.finished);
+    j["duration_seconds"] = r.finished - (r.started > 0 ? r.started : r.created);
+  }
+  if (!r.digest.empty()) j["digest"] = r.digest;
+  if (!r.error.empty()) j["error"] = r.error;
+  return j;
+}
+
+}  // namespace
+
+std::string build_json(const BuildRecord& r) {
+  return record_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string builds_json(const std::vector<BuildRecord>& records) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& r : records) list.push_back(record_json(r));
+  return nlohmann::json{{"builds", std::move(list)}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace drydock::builder

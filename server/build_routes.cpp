@@ -1,0 +1,347 @@
+// The build API: POST /builds (the context streamed to disk), GET
+// /builds[/<id>], GET /builds/<id>/logs (followed as it grows) and DELETE
+// /builds/<id>. The rules are the BuildService's; this file moves bytes,
+// checks access and picks threads.
+//
+// g++ 12: never `co_await` inside `?:`, and keep values that live across a
+// co_await in named locals (see auth_routes.cpp).
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "auth/authenticator.hpp"
+#include "builder/build_service.hpp"
+#include "registry/reference.hpp"
+#include "server/blocking.hpp"
+#include "server/session.hpp"
+
+namespace drydock::server {
+
+namespace {
+
+using registry::ErrorCode;
+using registry::Reply;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
+constexpr std::size_t kUploadPiece = 1 << 20;
+constexpr std::size_t kLogPiece = 64 * 1024;
+constexpr std::chrono::milliseconds kLogPoll(200);
+constexpr std::chrono::milliseconds kCancelWait(15000);
+constexpr std::size_t kDefaultListLimit = 50;
+constexpr std::size_t kMaxListLimit = 1000;
+
+Reply json_reply(unsigned status, std::string body) {
+  Reply r;
+  r.status = status;
+  r.body = std::move(body);
+  r.header("Content-Type", "application/json");
+  return r;
+}
+
+Reply build_unknown() {
+  return registry::error_reply(ErrorCode::kBuildUnknown, "no such build");
+}
+
+Reply storage_failure(storage::StorageError e) {
+  return registry::error_reply(ErrorCode::kInternal, std::string(storage::to_string(e)));
+}
+
+// The parameters of POST /builds, checked; or the 400 that says what is wrong.
+std::variant<builder::BuildParams, Reply> build_params(const registry::Query& q) {
+  auto invalid = [](std::string m) { return registry::error_reply(ErrorCode::kBuildInvalid, m); };
+  builder::BuildParams p;
+  for (auto t : q.get_all("t")) {
+    auto colon = t.rfind(':');
+    auto slash = t.rfind('/');
+    std::string repo = t, tag = "latest";
+    if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
+      repo = t.substr(0, colon);
+      tag = t.substr(colon + 1);
+    }
+    if (!registry::valid_repository_name(repo)) {
+      return invalid("invalid repository name in t=" + t);
+    }
+    if (!registry::valid_tag(tag)) return invalid("invalid tag in t=" + t);
+    p.tags.push_back(repo + ":" + tag);
+  }
+  if (auto d = q.get("dockerfile"); d && !d->empty()) p.dockerfile = *d;
+  if (p.dockerfile.front() == '/' || p.dockerfile.size() > 4096) {
+    return invalid("dockerfile must be a path inside the context");
+  }
+  p.target = q.get("target").value_or("");
+  for (const auto& kv : q.get_all("buildarg")) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) return invalid("buildarg must be K=V: " + kv);
+    p.build_args.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  auto nocache = q.get("nocache").value_or("");
+  p.no_cache = nocache == "1" || nocache == "true";
+  return p;
+}
+
+// The repository part of "repo:tag" (tags are checked by build_params).
+std::string repository_of(const std::string& tag_ref) {
+  return tag_ref.substr(0, tag_ref.rfind(':'));
+}
+
+}  // namespace
+
+// Who may see a build: anyone with auth off; with it, admins and the user
+// who started it.
+bool Session::may_see(const builder::BuildRecord& r, const auth::Principal& who) const {
+  return ctx_.auth == nullptr || who.admin || (!who.anonymous() && r.params.user == who.user);
+}
+
+asio::awaitable<bool> Session::handle_builds(RequestParser& p, Exchange& ex,
+                                             std::string_view path, const registry::Query& query) {
+  auto verb = p.get().method();
+  // "/builds", "/builds/<id>" or "/builds/<id>/logs".
+  std::string_view rest = path.substr(std::string_view("/builds").size());
+  std::string id;
+  bool logs = false;
+  if (!rest.empty()) {
+    rest.remove_prefix(1);  // the '/'
+    auto slash = rest.find('/');
+    id = std::string(rest.substr(0, slash));
+    if (slash != std::string_view::npos) {
+      if (rest.substr(slash) != "/logs") id.clear();
+      logs = true;
+    }
+  }
+  bool known_path = rest.empty() || !id.empty();
+  if (!known_path || ctx_.builds == nullptr) {
+    if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
+    Reply reply = ctx_.builds == nullptr
+                      ? registry::error_reply(ErrorCode::kUnavailable,
+                                              "the build service is disabled on this server")
+                      : registry::error_reply(ErrorCode::kNotFound, "no such endpoint");
+    co_return co_await write_reply(std::move(reply), ex);
+  }
+  auth::Principal who;
+  if (ctx_.auth != nullptr) {
+    auto allowed = co_await authorize_for(
+        p, ex, auth::Requirement{auth::Resource::kBase, {}, {}});
+    if (!allowed) co_return ex.keep_alive;
+    who = std::move(*allowed);
+  }
+  if (id.empty() && verb == http::verb::post) co_return co_await handle_build_post(p, ex, query, who);
+
+  if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
+  auto& builds = *ctx_.builds;
+  if (id.empty()) {
+    if (verb != http::verb::get && verb != http::verb::head) {
+      co_return co_await write_reply(
+          registry::error_reply(ErrorCode::kMethodNotAllowed, "use GET or POST"), ex);
+    }
+    std::size_t limit = kDefaultListLimit;
+    bool bad_limit = false;
+    if (auto l = query.get("limit")) {
+      try {
+        limit = std::clamp<std::size_t>(std::stoul(*l), 1, kMaxListLimit);
+      } catch (const std::exception&) {
+        bad_limit = true;
+      }
+    }
+    if (bad_limit) {
+      co_return co_await write_reply(
+          registry::error_reply(ErrorCode::kBuildInvalid, "limit must be a number"), ex);
+    }
+    // Non-admins see their own builds only: read more and filter.
+    auto all = co_await run_blocking(ctx_.workers, [&] {
+      return builds.list(ctx_.auth == nullptr || who.admin ? limit : kMaxListLimit);
+    });
+    if (!all) co_return co_await write_reply(storage_failure(all.error()), ex);
+    std::vector<builder::BuildRecord> seen;
+    for (auto& r : *all) {
+      if (seen.size() < limit && may_see(r, who)) seen.push_back(std::move(r));
+    }
+    co_return co_await write_reply(json_reply(200, builder::builds_json(seen)), ex);
+  }
+
+  auto rec = co_await run_blocking(ctx_.workers, [&] { return builds.get(id); });
+  if (!rec) co_return co_await write_reply(storage_failure(rec.error()), ex);
+  if (!*rec || !may_see(**rec, who)) co_return co_await write_reply(build_unknown(), ex);
+  if (logs) {
+    if (verb != http::verb::get) {
+      co_return co_await write_reply(
+          registry::error_reply(ErrorCode::kMethodNotAllowed, "use GET"), ex);
+    }
+    auto follow = query.get("follow").value_or("");
+    co_return co_await stream_build_log(ex, id, follow == "1" || follow == "true");
+  }
+  if (verb == http::verb::get || verb == http::verb::head) {
+    co_return co_await write_reply(json_reply(200, builder::build_json(**rec)), ex);
+  }
+  if (verb != http::verb::delete_) {
+    co_return co_await write_reply(
+        registry::error_reply(ErrorCode::kMethodNotAllowed, "use GET or DELETE"), ex);
+  }
+  auto after = co_await run_blocking(ctx_.workers, [&] { return builds.cancel(id, kCancelWait); });
+  if (!after) co_return co_await write_reply(storage_failure(after.error()), ex);
+  if (!*after) co_return co_await write_reply(build_unknown(), ex);
+  co_return co_await write_reply(json_reply(200, builder::build_json(**after)), ex);
+}
+
+asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,
+                                                 const registry::Query& query,
+                                                 const auth::Principal& who) {
+  auto& builds = *ctx_.builds;
+  auto parsed = build_params(query);
+  if (parsed.index() == 1) {
+    if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
+    co_return co_await write_reply(std::get<1>(std::move(parsed)), ex);
+  }
+  auto params = std::get<0>(std::move(parsed));
+  params.user = who.user;
+  // Building into a repository is pushing to it.
+  if (ctx_.auth != nullptr) {
+    for (const auto& t : params.tags) {
+      auto repo = repository_of(t);
+      if (!ctx_.auth->allowed(who, repo).has(auth::Action::kPush)) {
+        if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
+        co_return co_await write_reply(
+            registry::error_reply(ErrorCode::kDenied, "push access to " + repo + " denied"), ex);
+      }
+    }
+  }
+  // The context is refused by its declared size before a byte is read, and
+  // cut off once a chunked body passes the limit.
+  const std::uint64_t limit = builds.max_upload_bytes();
+  auto too_large = [&] {
+    return registry::error_reply(ErrorCode::kContextTooLarge,
+                                 "build context larger than " + std::to_string(limit) + " bytes");
+  };
+  if (!p.chunked() && p.content_length() && *p.content_length() > limit) {
+    ex.keep_alive = false;
+    co_return co_await write_reply(too_large(), ex);
+  }
+  if (!co_await send_continue(p)) co_return false;
+
+  std::filesystem::path upload = builds.upload_path();
+  int fd = ::open(upload.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    ex.keep_alive = false;
+    co_return co_await write_reply(
+        registry::error_reply(ErrorCode::kInternal,
+                              "create " + upload.string() + ": " + std::strerror(errno)),
+        ex);
+  }
+  std::unique_ptr<std::byte[]> piece = std::make_unique<std::byte[]>(kUploadPiece);
+  buffer_.reserve(buffer_.max_size());
+  std::optional<Reply> failure;
+  bool gone = false;
+  while (!body_done(p)) {
+    auto r = co_await read_body(p, {piece.get(), kUploadPiece});
+    if (r.ec) {
+      gone = true;
+      break;
+    }
+    ex.bytes_in += r.bytes;
+    if (ex.bytes_in > limit) {
+      failure = too_large();
+      break;
+    }
+    if (r.bytes == 0) continue;
+    auto* data = piece.get();
+    std::size_t n = r.bytes;
+    bool written = co_await run_blocking(ctx_.workers, [fd, data, n] {
+      std::size_t off = 0;
+      while (off < n) {
+        ssize_t w = ::write(fd, data + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        off += static_cast<std::size_t>(w);
+      }
+      return true;
+    });
+    if (!written) {
+      failure = registry::error_reply(ErrorCode::kInternal, "cannot store the build context");
+      break;
+    }
+  }
+  ::close(fd);
+  buffer_.shrink_to_fit();
+  if (gone || failure) {
+    std::error_code ec;
+    std::filesystem::remove(upload, ec);
+    ex.keep_alive = false;
+    if (gone) co_return false;
+    co_return co_await write_reply(std::move(*failure), ex);
+  }
+
+  builder::PullCheck may_pull;
+  if (ctx_.auth != nullptr) {
+    may_pull = [auth = ctx_.auth, who](std::string_view repo) {
+      return auth->allowed(who, repo).has(auth::Action::kPull);
+    };
+  }
+  auto submitted = co_await run_blocking(ctx_.workers, [&] {
+    return builds.submit(std::move(params), upload, std::move(may_pull));
+  });
+  if (!submitted) {
+    using Kind = builder::SubmitError::Kind;
+    const auto& e = submitted.error();
+    ErrorCode code = e.kind == Kind::kInvalid ? ErrorCode::kBuildInvalid
+                     : e.kind == Kind::kBusy  ? ErrorCode::kUnavailable
+                                              : ErrorCode::kInternal;
+    co_return co_await write_reply(registry::error_reply(code, e.message), ex);
+  }
+  Reply reply = json_reply(202, builder::build_json(*submitted));
+  reply.header("Location", "/builds/" + submitted->id);
+  co_return co_await write_reply(std::move(reply), ex);
+}
+
+// The log as a chunked body: what is there, then (following) what is
+// appended, until the build has finished and everything was sent.
+asio::awaitable<bool> Session::stream_build_log(Exchange& ex, const std::string& id, bool follow) {
+  auto& builds = *ctx_.builds;
+  http::response<http::empty_body> res{http::status::ok, ex.version};
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.keep_alive(ex.keep_alive);
+  res.chunked(true);
+  http::response_serializer<http::empty_body> sr{res};
+  stream_.tcp().expires_after(std::chrono::seconds(ctx_.config.body_timeout_seconds));
+  auto [hec, hn] =
+      co_await stream_.visit([&](auto& s) { return http::async_write_header(s, sr, kTuple); });
+  if (hec) co_return false;
+  std::uint64_t offset = 0;
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  for (;;) {
+    auto piece = co_await run_blocking(ctx_.workers,
+                                       [&] { return builds.read_log(id, offset, kLogPiece); });
+    if (!piece) break;
+    if (!piece->data.empty()) {
+      offset += piece->data.size();
+      stream_.tcp().expires_after(std::chrono::seconds(ctx_.config.body_timeout_seconds));
+      auto chunk = http::make_chunk(asio::buffer(piece->data));
+      auto [ec, n] =
+          co_await stream_.visit([&](auto& s) { return asio::async_write(s, chunk, kTuple); });
+      if (ec) co_return false;
+      if (piece->data.size() == kLogPiece) continue;  // more is there already
+    }
+    if (piece->complete || !follow || ctx_.stopping) break;
+    pause.expires_after(kLogPoll);
+    co_await pause.async_wait(kTuple);
+  }
+  stream_.tcp().expires_after(std::chrono::seconds(ctx_.config.body_timeout_seconds));
+  auto last = http::make_chunk_last();
+  auto [ec, n] = co_await stream_.visit([&](auto& s) { return asio::async_write(s, last, kTuple); });
+  log(ex, 200, offset);
+  co_return !ec;
+}
+
+}  // namespace drydock::server
