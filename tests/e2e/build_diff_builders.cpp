@@ -149,8 +149,9 @@ std::expected<PreparedCase, std::string> prepare_case(const DiffSuite& suite,
     if (auto ok = substitute_base(file, suite.base); !ok) return std::unexpected(ok.error());
   }
   // Numeric owners, hard links and symlinks are kept, as docker's context upload does.
-  if (auto ok = check(run_command("tar --numeric-owner -C " + ctx + " -cf " +
-                                  shell_quote(prepared.context_tar.string()) + " ."));
+  if (auto ok = check(run_command("find " + ctx + " -exec touch -h -d @" +
+                                  std::to_string(kContextMtime) + " {} + && tar --numeric-owner -C " +
+                                  ctx + " -cf " + shell_quote(prepared.context_tar.string()) + " ."));
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -229,6 +230,10 @@ std::expected<std::map<std::string, nlohmann::json>, std::string> inspect_image(
     if (value.empty() || value == "") value = nullptr;
     fields[std::string("Config.") + name] = value;
   }
+  auto history = run_command(suite.docker + " history --no-trunc --format '{{.CreatedBy}}' " +
+                             shell_quote(image));
+  if (!history.ok()) return std::unexpected(history.describe());
+  fields["History.created_by"] = history.output;
   fields["Architecture"] = inspected.value("Architecture", nlohmann::json());
   fields["Os"] = inspected.value("Os", nlohmann::json());
   fields["RootFS.Layers.count"] =

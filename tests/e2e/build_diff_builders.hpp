@@ -43,6 +43,10 @@ struct DiffSuite {
 // dockerd if needed, then imports a busybox rootfs and pushes it as `base`.
 std::expected<std::unique_ptr<DiffSuite>, std::string> start_diff_suite();
 
+// The modification time of every context file (and of the entries of the tars that
+// prepare.sh scripts make): 2020-01-01T00:00:00Z. COPY and ADD keep it.
+inline constexpr long long kContextMtime = 1577836800;
+
 // A case laid out for building, in its own directory.
 struct PreparedCase {
   std::filesystem::path context;            // copy of the case, prepare.sh run in it
@@ -51,7 +55,8 @@ struct PreparedCase {
 };
 
 // Copies build_corpus/<case> into `dir`, runs its prepare.sh in the copy, replaces
-// @BASE@ in the Dockerfiles with the base reference and tars the context.
+// @BASE@ in the Dockerfiles with the base reference, sets every mtime to
+// kContextMtime and tars the context.
 std::expected<PreparedCase, std::string> prepare_case(const DiffSuite& suite,
                                                       const BuildCase& build_case,
                                                       const std::filesystem::path& dir);
@@ -73,7 +78,8 @@ std::expected<FlatFs, std::string> flatten_image(const DiffSuite& suite, const s
                                                  const std::filesystem::path& tar);
 
 // The compared parts of `docker image inspect`: "Config.Env" etc., "Architecture",
-// "Os" and "RootFS.Layers.count". Empty lists and objects read as null.
+// "Os", "RootFS.Layers.count" and "History.created_by" (one line per step, newest
+// first). Empty lists and objects read as null.
 std::expected<std::map<std::string, nlohmann::json>, std::string> inspect_image(
     const DiffSuite& suite, const std::string& image);
 

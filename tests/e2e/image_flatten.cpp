@@ -84,6 +84,7 @@ FsEntry entry_of(archive_entry* entry) {
   out.mode = archive_entry_perm(entry) & 07777;
   out.uid = archive_entry_uid(entry);
   out.gid = archive_entry_gid(entry);
+  out.mtime = archive_entry_mtime(entry);
   if (out.type == 'l') out.link = archive_entry_symlink(entry);
   out.xattrs = xattrs_of(entry);
   return out;
@@ -176,7 +177,7 @@ std::string xattr_names(const std::map<std::string, std::string>& xattrs) {
 }
 
 void compare_entry(const std::string& path, const FsEntry& a, const FsEntry& b,
-                   std::vector<FsDifference>* out) {
+                   long long kept_mtime, std::vector<FsDifference>* out) {
   auto add = [&](std::string field, std::string left, std::string right) {
     if (left != right) out->push_back({path, std::move(field), std::move(left), std::move(right)});
   };
@@ -189,6 +190,9 @@ void compare_entry(const std::string& path, const FsEntry& a, const FsEntry& b,
   add("sha256", a.sha256, b.sha256);
   add("link", a.link, b.link);
   add("hardlinks", a.hardlinks, b.hardlinks);
+  if (a.type != 'd' && (a.mtime == kept_mtime || b.mtime == kept_mtime)) {
+    add("mtime", std::to_string(a.mtime), std::to_string(b.mtime));
+  }
   if (a.xattrs != b.xattrs) {
     const bool same_names = xattr_names(a.xattrs) == xattr_names(b.xattrs);
     add("xattrs", xattr_names(a.xattrs) + (same_names ? "(values differ)" : ""),
@@ -198,7 +202,8 @@ void compare_entry(const std::string& path, const FsEntry& a, const FsEntry& b,
 
 }  // namespace
 
-std::vector<FsDifference> compare_fs(const FlatFs& left, const FlatFs& right) {
+std::vector<FsDifference> compare_fs(const FlatFs& left, const FlatFs& right,
+                                     long long kept_mtime) {
   std::vector<FsDifference> out;
   auto l = left.begin();
   auto r = right.begin();
@@ -210,7 +215,7 @@ std::vector<FsDifference> compare_fs(const FlatFs& left, const FlatFs& right) {
       out.push_back({r->first, "presence", "(absent)", describe(r->second)});
       ++r;
     } else {
-      compare_entry(l->first, l->second, r->second, &out);
+      compare_entry(l->first, l->second, r->second, kept_mtime, &out);
       ++l;
       ++r;
     }

@@ -9,8 +9,7 @@
 
 namespace drydock::e2e {
 
-// One path of a flattened filesystem. Modification times are not kept: they are
-// the builder's to choose (see build_diff_test.cpp).
+// One path of a flattened filesystem.
 struct FsEntry {
   char type = '?';     // 'f' file, 'd' directory, 'l' symlink, 'c'/'b' device, 'p' fifo
   unsigned mode = 0;   // permission bits with setuid, setgid and sticky
@@ -24,6 +23,7 @@ struct FsEntry {
   // order, so the group is kept instead.
   std::string hardlinks;
   std::map<std::string, std::string> xattrs;  // name -> value
+  long long mtime = 0;                        // seconds
   bool operator==(const FsEntry&) const = default;
 };
 
@@ -34,7 +34,7 @@ using FlatFs = std::map<std::string, FsEntry>;
 std::expected<FlatFs, std::string> read_flat_fs(const std::filesystem::path& tar);
 
 // One differing field of one path: `field` is "presence", "type", "mode", "owner",
-// "size", "sha256", "link", "hardlinks" or "xattrs"; left/right as text.
+// "size", "sha256", "link", "hardlinks", "xattrs" or "mtime"; left/right as text.
 struct FsDifference {
   std::string path;
   std::string field;
@@ -42,8 +42,11 @@ struct FsDifference {
   std::string right;
 };
 
-// Every difference between `left` and `right`, in path order.
-std::vector<FsDifference> compare_fs(const FlatFs& left, const FlatFs& right);
+// Every difference between `left` and `right`, in path order. Modification times are
+// compared only for non-directories where one side has `kept_mtime` (the time the
+// inputs were given, which COPY and ADD keep); elsewhere they are the build's.
+std::vector<FsDifference> compare_fs(const FlatFs& left, const FlatFs& right,
+                                     long long kept_mtime);
 
 // "f 0644 0:0 12 sha256:ab12.." style one-line summary, for messages.
 std::string describe(const FsEntry& entry);

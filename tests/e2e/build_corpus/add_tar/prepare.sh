@@ -13,7 +13,7 @@ ln -s one.txt "$stage/top/link"
 ln "$stage/top/one.txt" "$stage/top/hard.txt"
 echo owned > "$stage/top/owned.txt"
 chown 1001:1002 "$stage/top/owned.txt"
-tar --sort=name --mtime=2020-01-01 --numeric-owner -C "$stage" -cf plain.tar top
-tar --sort=name --mtime=2020-01-01 --numeric-owner -C "$stage" -czf comp.tar.gz top
-tar --sort=name --mtime=2020-01-01 --numeric-owner -C "$stage" -cJf comp.tar.xz top
+tar --sort=name --mtime=@1577836800 --numeric-owner -C "$stage" -cf plain.tar top
+tar --sort=name --mtime=@1577836800 --numeric-owner -C "$stage" -czf comp.tar.gz top
+tar --sort=name --mtime=@1577836800 --numeric-owner -C "$stage" -cJf comp.tar.xz top
 echo "not a tar" > not-a-tar.tar

@@ -8,4 +8,4 @@ trap 'rm -rf "$stage"' EXIT
 mkdir "$stage/dir"
 echo in-tar > "$stage/dir/file"
 chown -R 2345:6789 "$stage/dir"
-tar --numeric-owner --mtime=2020-01-01 -C "$stage" -cf owned.tar dir
+tar --numeric-owner --mtime=@1577836800 -C "$stage" -cf owned.tar dir
