@@ -69,8 +69,7 @@ const std::vector<BuildCase> kCases = {
 
 // A difference the builder may make, with the reason. `item` is a compared config
 // field ("Config.Env", "History.created_by") or "<path> <field>" of the filesystem
-// ("/proc mode"); a trailing '*' matches any item it starts. Items marked "(not read)"
-// are left out of the comparison altogether and listed here for the record.
+// ("/proc mode"). Items marked "(not read)" are left out of the comparison altogether and listed here for the record.
 struct KnownDifference {
   std::string_view case_name;  // empty: every case
   std::string_view item;
@@ -97,15 +96,10 @@ const std::vector<KnownDifference> kBuilderDefined = {
     // spelled without them. Everything but the history above must still match.
 };
 
-bool matches(std::string_view pattern, std::string_view item) {
-  if (pattern.ends_with('*')) return item.starts_with(pattern.substr(0, pattern.size() - 1));
-  return pattern == item;
-}
-
 const KnownDifference* known(std::string_view case_name, std::string_view item) {
   for (const auto& difference : kBuilderDefined) {
     if ((difference.case_name.empty() || difference.case_name == case_name) &&
-        matches(difference.item, item)) {
+        difference.item == item) {
       return &difference;
     }
   }
