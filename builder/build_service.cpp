@@ -1,8 +1,12 @@
 #include "builder/build_service.hpp"
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -92,6 +96,24 @@ class LogFile {
   bool truncated_ = false;
 };
 
+// Detaches every mount at or below `root`, deepest first (from
+// /proc/self/mountinfo): views and rootfs mounts a killed server left.
+void unmount_below(const fs::path& root) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  std::vector<std::string> targets;
+  const std::string prefix = root.string() + "/";
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, source, target;
+    fields >> id >> parent >> dev >> source >> target;
+    if (target.starts_with(prefix)) targets.push_back(target);
+  }
+  std::sort(targets.begin(), targets.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  for (const auto& t : targets) ::umount2(t.c_str(), MNT_DETACH);
+}
+
 struct Job {
   enum class Stop { kNone, kUser, kTimeout, kShutdown };
   std::string id;
@@ -153,12 +175,12 @@ void BuildService::Impl::discard_context(const Job& job) {
   if (!job.context_dir.empty()) (void)remove_context(job.context_dir);
 }
 
-// Records the outcome, then lets followers see the end: the log is complete
-// once the job has left `active`.
+// Clears the context, records the outcome, then lets followers see the end:
+// the log is complete once the job has left `active`.
 void BuildService::Impl::finish(Job& job, BuildStatus status, std::string_view digest,
                                 std::string_view error) {
+  discard_context(job);  // first: a finished build has left nothing behind
   (void)store.mark_finished(job.id, status, digest, error, now());
-  discard_context(job);
   std::lock_guard lock(mu);
   job.done = true;
   active.erase(job.id);
@@ -260,8 +282,22 @@ std::unique_ptr<BuildService> BuildService::open(BuildServiceOptions options,
   for (const char* dir : {"uploads", "contexts", "work", "snapshots", "runc", "logs"}) {
     fs::create_directories(root / dir);
   }
-  // Leftovers of a previous process: half-received uploads, contexts and
-  // scratch files of builds that will never run.
+  auto impl = std::make_unique<Impl>(std::move(options), blobs, meta);
+  auto& i = *impl;
+  // What a previous process left if it died mid-build: its containers go
+  // first (runc delete, inside RuncRuntime::open), then its mounts, then its
+  // half-received uploads, contexts and scratch files.
+  RuncOptions runc{.runc = i.options.runtime_binary,
+                   .state_root = root / "runc" / "state",
+                   .bundle_root = root / "runc" / "bundles",
+                   .cgroup_parent = "drydock"};
+  if (auto rt = RuncRuntime::open(runc)) {
+    i.runtime = std::move(*rt);
+  } else {
+    i.runtime = std::make_unique<UnavailableRuntime>(rt.error().message);
+    i.warning = "RUN steps cannot run: " + rt.error().message;
+  }
+  unmount_below(root);
   for (const char* dir : {"uploads", "contexts", "work"}) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(root / dir, ec)) {
@@ -272,8 +308,6 @@ std::unique_ptr<BuildService> BuildService::open(BuildServiceOptions options,
       }
     }
   }
-  auto impl = std::make_unique<Impl>(std::move(options), blobs, meta);
-  auto& i = *impl;
   if (auto r = i.store.fail_unfinished("server restarted during the build", now()); !r) {
     throw std::runtime_error("build records: " + std::string(storage::to_string(r.error())));
   }
@@ -282,16 +316,6 @@ std::unique_ptr<BuildService> BuildService::open(BuildServiceOptions options,
   } else {
     i.unavailable = "the snapshotter cannot start: " + s.error().message;
     i.warning = i.unavailable;
-  }
-  RuncOptions runc{.runc = i.options.runtime_binary,
-                   .state_root = root / "runc" / "state",
-                   .bundle_root = root / "runc" / "bundles",
-                   .cgroup_parent = "drydock"};
-  if (auto rt = RuncRuntime::open(runc)) {
-    i.runtime = std::move(*rt);
-  } else {
-    i.runtime = std::make_unique<UnavailableRuntime>(rt.error().message);
-    if (i.warning.empty()) i.warning = "RUN steps cannot run: " + rt.error().message;
   }
   unsigned n = std::max(1u, i.options.concurrency);
   for (unsigned k = 0; k < n; ++k) i.workers.emplace_back([&i] { i.worker(); });

@@ -70,7 +70,7 @@ EntryPtr make_entry(const TarHeader& h) {
 
 struct TarWriter::Impl {
   archive* a = nullptr;
-  GzipHashStream* out = nullptr;
+  std::function<LayerResult<void>(std::span<const std::byte>)> out;
   std::optional<LayerError> stream_error;  // what the output callback hit
   bool discard = false;                    // tearing down after a failure
   bool closed = false;
@@ -78,7 +78,7 @@ struct TarWriter::Impl {
   static la_ssize_t on_write(archive*, void* self, const void* buf, size_t n) {
     auto* impl = static_cast<Impl*>(self);
     if (impl->discard) return -1;
-    auto r = impl->out->write(std::span(static_cast<const std::byte*>(buf), n));
+    auto r = impl->out(std::span(static_cast<const std::byte*>(buf), n));
     if (!r) {
       impl->stream_error = r.error();
       return -1;
@@ -107,9 +107,18 @@ TarWriter::TarWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TarWriter::~TarWriter() = default;
 
 LayerResult<std::unique_ptr<TarWriter>> TarWriter::open(GzipHashStream& out) {
+  return open_with([&out](std::span<const std::byte> bytes) { return out.write(bytes); });
+}
+
+LayerResult<std::unique_ptr<TarWriter>> TarWriter::open(LayerSink& out) {
+  return open_with([&out](std::span<const std::byte> bytes) { return out.write(bytes); });
+}
+
+LayerResult<std::unique_ptr<TarWriter>> TarWriter::open_with(
+    std::function<LayerResult<void>(std::span<const std::byte>)> out) {
   Utf8LocaleScope locale;
   auto impl = std::make_unique<Impl>();
-  impl->out = &out;
+  impl->out = std::move(out);
   impl->a = archive_write_new();
   if (impl->a == nullptr) {
     return std::unexpected(LayerError{LayerErrorCode::kArchive, "archive_write_new failed"});

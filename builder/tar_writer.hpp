@@ -1,10 +1,12 @@
 #pragma once
 
-// A PAX tar writer (libarchive) whose bytes go into a GzipHashStream.
+// A PAX tar writer (libarchive) whose bytes go into a GzipHashStream (image
+// layers) or any LayerSink (an uncompressed tar, e.g. a build context upload).
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -42,6 +44,9 @@ class TarWriter {
  public:
   // `out` must outlive the writer.
   static LayerResult<std::unique_ptr<TarWriter>> open(GzipHashStream& out);
+  // Same, writing the plain tar to `out` in 64 KiB blocks (the last one
+  // shorter); `out` must outlive the writer.
+  static LayerResult<std::unique_ptr<TarWriter>> open(LayerSink& out);
   // Without close(), frees libarchive without sending more bytes to `out`.
   ~TarWriter();
   TarWriter(const TarWriter&) = delete;
@@ -57,6 +62,8 @@ class TarWriter {
  private:
   struct Impl;
   explicit TarWriter(std::unique_ptr<Impl> impl);
+  static LayerResult<std::unique_ptr<TarWriter>> open_with(
+      std::function<LayerResult<void>(std::span<const std::byte>)> out);
   std::unique_ptr<Impl> impl_;
 };
 

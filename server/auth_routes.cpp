@@ -116,7 +116,10 @@ std::string Session::realm(const RequestParser& p) const {
 asio::awaitable<std::optional<auth::Principal>> Session::authorize(RequestParser& p,
                                                                   Exchange& ex,
                                                                   const registry::Route& route) {
-  co_return co_await authorize_for(p, ex, requirement(route, p.get().method()));
+  // Named locals only across co_await (g++ 12, see below).
+  std::optional<auth::Requirement> need = requirement(route, p.get().method());
+  std::optional<auth::Principal> who = co_await authorize_for(p, ex, need);
+  co_return who;
 }
 
 asio::awaitable<std::optional<auth::Principal>> Session::authorize_for(

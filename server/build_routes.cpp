@@ -131,8 +131,8 @@ asio::awaitable<bool> Session::handle_builds(RequestParser& p, Exchange& ex,
   }
   auth::Principal who;
   if (ctx_.auth != nullptr) {
-    auto allowed = co_await authorize_for(
-        p, ex, auth::Requirement{auth::Resource::kBase, {}, {}});
+    std::optional<auth::Requirement> need = auth::Requirement{auth::Resource::kBase, {}, {}};
+    std::optional<auth::Principal> allowed = co_await authorize_for(p, ex, need);
     if (!allowed) co_return ex.keep_alive;
     who = std::move(*allowed);
   }

@@ -1,5 +1,5 @@
-// The `drydock` command line: `serve`, and (later) admin and client
-// subcommands.
+// The `drydock` command line: `serve`, the admin subcommands and the
+// `build` client.
 
 #include <chrono>
 #include <condition_variable>
@@ -19,6 +19,7 @@
 #include "builder/build_service.hpp"
 #include "registry/registry.hpp"
 #include "server/admin_cli.hpp"
+#include "server/build_cli.hpp"
 #include "server/server.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/clock.hpp"
@@ -34,10 +35,12 @@ constexpr const char* kUsage = R"(drydock: an OCI container registry with a buil
 Usage:
   drydock serve [options]     run the registry server
   drydock user|grant|token    manage users, permissions and access tokens
+  drydock build [options] DIR build DIR's Dockerfile on a server, follow the log
   drydock --help              this text
   drydock serve --help        the server's options
 
-Run `drydock serve --help` for every option of the server.
+Run `drydock serve --help` for every option of the server, and
+`drydock build --help` for the build client's.
 
 )";
 
@@ -60,10 +63,24 @@ Options (flags override the config file, which overrides the defaults):
                           "registry": { "max_manifest_bytes": 4194304,
                                         "chunk_min_length": 0,
                                         "upload_expiry_hours": 168 },
-                          "tls": { "cert": "", "key": "", "client_ca": "" } }
+                          "tls": { "cert": "", "key": "", "client_ca": "" },
+                          "builder": { "enabled": true, "concurrency": 1,
+                                       "build_timeout_seconds": 3600,
+                                       "step_timeout_seconds": 0,
+                                       "max_context_bytes": 2147483648,
+                                       "max_extracted_bytes": 8589934592,
+                                       "max_context_entries": 1000000,
+                                       "memory_limit_bytes": 4294967296,
+                                       "pids_limit": 4096,
+                                       "runtime": "/usr/sbin/runc",
+                                       "network": "none", "max_queued": 100 } }
                       io_threads/worker_threads 0 mean one per core / two per core.
                       Upload sessions older than upload_expiry_hours are removed
                       at startup and every hour (0: never).
+                      builder: the build service (POST /builds; see README).
+                      network "none": RUN steps get only lo; "host": the
+                      host's network. Limits apply per RUN container (0:
+                      none); the timeouts per build / per RUN step (0: none).
   --listen HOST:PORT  address to listen on (default 0.0.0.0:5000; port 0 picks a
                       free port, printed as "listening on HOST:PORT")
   --data DIR          data directory: blobs, uploads and the SQLite metadata
@@ -320,6 +337,7 @@ int main(int argc, char** argv) {
       }
       return serve(flags);
     }
+    if (args[0] == "build") return server::run_build_command({args.begin() + 1, args.end()});
     if (server::is_admin_command(args[0])) {
       return server::run_admin_command(args[0], {args.begin() + 1, args.end()});
     }

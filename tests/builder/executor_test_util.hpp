@@ -103,17 +103,17 @@ class ExecFixture : public ::testing::Test {
     req.target = std::move(target);
     req.targets = {{"test/out", "latest"}};
     log_.clear();
-    BuildEnv env{*blobs_,
-                 *meta_,
-                 *snap_,
-                 runtime_ ? *runtime_ : static_cast<Runtime&>(*rt_),
-                 dir_.path() / "work",
-                 limits_,
-                 step_timeout_,
-                 false,
-                 [this](std::string_view s) { log_ += s; },
-                 stop,
-                 0};
+    BuildEnv env{.blobs = *blobs_,
+                 .meta = *meta_,
+                 .snapshots = *snap_,
+                 .runtime = runtime_ ? *runtime_ : static_cast<Runtime&>(*rt_),
+                 .work_dir = dir_.path() / "work",
+                 .limits = limits_,
+                 .step_timeout = step_timeout_,
+                 .allow_host_network = false,
+                 .log = [this](std::string_view s) { log_ += s; },
+                 .cancel = stop,
+                 .now = 0};
     auto r = run_build(req, env);
     if (r) config_ = nlohmann::json::parse(r->config_json);
     return r;

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -271,6 +272,58 @@ CliResult run_cli(const std::vector<std::string>& args, std::chrono::millisecond
   r.status = *status;
   r.out = read_file(out_path);
   r.err += read_file(err_path);
+  return r;
+}
+
+CliProcess::CliProcess(const std::vector<std::string>& args) {
+  int out_fd = open_log(dir_.path() / "out");
+  int err_fd = open_log(dir_.path() / "err");
+  try {
+    pid_ = spawn(args, out_fd, err_fd);
+  } catch (...) {
+    ::close(out_fd);
+    ::close(err_fd);
+    throw;
+  }
+  ::close(out_fd);
+  ::close(err_fd);
+}
+
+CliProcess::~CliProcess() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int raw = 0;
+  ::waitpid(pid_, &raw, 0);
+}
+
+void CliProcess::send_signal(int sig) const {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+std::string CliProcess::out() const { return read_file(dir_.path() / "out"); }
+
+CliResult CliProcess::wait(std::chrono::milliseconds timeout) {
+  CliResult r;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int raw = 0;
+  rusage usage{};
+  for (;;) {
+    pid_t done = ::wait4(pid_, &raw, WNOHANG, &usage);
+    if (done == pid_) break;
+    if (done < 0 && errno != EINTR) throw std::runtime_error(errno_text("wait4"));
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid_, SIGKILL);
+      ::wait4(pid_, &raw, 0, &usage);
+      r.err = "[test harness: still running after the timeout, killed]\n";
+      break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  pid_ = -1;
+  max_rss_kib_ = static_cast<std::uint64_t>(usage.ru_maxrss);
+  r.status = decode(raw);
+  r.out = read_file(dir_.path() / "out");
+  r.err += read_file(dir_.path() / "err");
   return r;
 }
 

@@ -98,6 +98,31 @@ CliResult run_cli(const std::vector<std::string>& args,
                   std::chrono::milliseconds timeout = std::chrono::seconds(30),
                   std::optional<std::string> input = std::nullopt);
 
+// A one-shot CLI run in the background (stdin /dev/null, stdout and stderr
+// to files), for tests that signal it meanwhile or measure its memory. The
+// destructor SIGKILLs and reaps it if it still runs.
+class CliProcess {
+ public:
+  explicit CliProcess(const std::vector<std::string>& args);
+  ~CliProcess();
+  CliProcess(const CliProcess&) = delete;
+  CliProcess& operator=(const CliProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void send_signal(int sig) const;
+  // What it has written to stdout so far.
+  std::string out() const;
+  // Waits for it to end (SIGKILL after `timeout`) and returns the result.
+  CliResult wait(std::chrono::milliseconds timeout);
+  // Its peak resident set (ru_maxrss) in KiB; valid after wait().
+  std::uint64_t max_rss_kib() const { return max_rss_kib_; }
+
+ private:
+  ScratchDir dir_;
+  pid_t pid_ = -1;
+  std::uint64_t max_rss_kib_ = 0;
+};
+
 // Polls connect() to 127.0.0.1:port until it is refused; true if refused
 // within `timeout`.
 bool wait_connect_refused(std::uint16_t port, std::chrono::milliseconds timeout);
