@@ -136,10 +136,11 @@ std::expected<PreparedCase, std::string> prepare_case(const DiffSuite& suite,
   if (!fs::is_directory(source)) return std::unexpected("no corpus case " + source.string());
   PreparedCase prepared{dir / "context", dir / "Dockerfile.docker", dir / "context.tar"};
   const std::string ctx = shell_quote(prepared.context.string());
-  std::string script = "set -e; mkdir -p " + ctx + "; cp -a " +
-                       shell_quote((source / ".").string()) + " " + ctx + "; cd " + ctx +
-                       "; rm -f prepare.sh; if [ -e Dockerfile.docker ]; then mv Dockerfile.docker " +
-                       shell_quote(prepared.docker_dockerfile.string()) + "; fi";
+  std::string script =
+      "set -e; mkdir -p " + ctx + "; cp -a " + shell_quote((source / ".").string()) + " " + ctx +
+      "; cd " + ctx +
+      "; rm -f prepare.sh; if [ -e Dockerfile.docker ]; then mv Dockerfile.docker " +
+      shell_quote(prepared.docker_dockerfile.string()) + "; fi";
   if (fs::exists(source / "prepare.sh")) {
     script += "; sh " + shell_quote((source / "prepare.sh").string());
   }
@@ -149,9 +150,10 @@ std::expected<PreparedCase, std::string> prepare_case(const DiffSuite& suite,
     if (auto ok = substitute_base(file, suite.base); !ok) return std::unexpected(ok.error());
   }
   // Numeric owners, hard links and symlinks are kept, as docker's context upload does.
-  if (auto ok = check(run_command("find " + ctx + " -exec touch -h -d @" +
-                                  std::to_string(kContextMtime) + " {} + && tar --numeric-owner -C " +
-                                  ctx + " -cf " + shell_quote(prepared.context_tar.string()) + " ."));
+  if (auto ok =
+          check(run_command("find " + ctx + " -exec touch -h -d @" + std::to_string(kContextMtime) +
+                            " {} + && tar --numeric-owner -C " + ctx + " -cf " +
+                            shell_quote(prepared.context_tar.string()) + " ."));
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -184,7 +186,8 @@ std::expected<void, std::string> drydock_build(const DiffSuite& suite, const Bui
   for (const auto& arg : build_case.build_args) {
     post += " --url-query " + shell_quote("buildarg=" + arg);
   }
-  if (!build_case.target.empty()) post += " --url-query " + shell_quote("target=" + build_case.target);
+  if (!build_case.target.empty())
+    post += " --url-query " + shell_quote("target=" + build_case.target);
   auto created = curl_json(post + " " + shell_quote(url));
   if (!created) return std::unexpected("POST /builds: " + created.error());
   const std::string id = created->value("id", "");
@@ -204,10 +207,10 @@ std::expected<FlatFs, std::string> flatten_image(const DiffSuite& suite, const s
                                                  const fs::path& tar) {
   // A command is given because a scratch image may have none; nothing is started.
   // rm -v: VOLUMEs get anonymous volumes at create.
-  const std::string command =
-      "id=$(" + suite.docker + " create --network none " + shell_quote(image) +
-      " /never-run) || exit; " + suite.docker + " export -o " + shell_quote(tar.string()) +
-      " $id; status=$?; " + suite.docker + " rm -v $id >/dev/null; exit $status";
+  const std::string command = "id=$(" + suite.docker + " create --network none " +
+                              shell_quote(image) + " /never-run) || exit; " + suite.docker +
+                              " export -o " + shell_quote(tar.string()) + " $id; status=$?; " +
+                              suite.docker + " rm -v $id >/dev/null; exit $status";
   if (auto ok = check(run_command(command)); !ok) return std::unexpected(ok.error());
   return read_flat_fs(tar);
 }
@@ -236,8 +239,9 @@ std::expected<std::map<std::string, nlohmann::json>, std::string> inspect_image(
   fields["History.created_by"] = history.output;
   fields["Architecture"] = inspected.value("Architecture", nlohmann::json());
   fields["Os"] = inspected.value("Os", nlohmann::json());
-  fields["RootFS.Layers.count"] =
-      inspected.value("RootFS", nlohmann::json::object()).value("Layers", nlohmann::json::array()).size();
+  fields["RootFS.Layers.count"] = inspected.value("RootFS", nlohmann::json::object())
+                                      .value("Layers", nlohmann::json::array())
+                                      .size();
   return fields;
 }
 

@@ -2,12 +2,11 @@
 // The two builders of the differential build test (build_diff_test.cpp) and what it
 // reads back from their images: `docker build` with BuildKit against a local dockerd,
 // and Drydock's POST /builds, both from the same context made from build_corpus/<case>.
-#include <nlohmann/json.hpp>
-
 #include <expected>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -63,13 +62,11 @@ std::expected<PreparedCase, std::string> prepare_case(const DiffSuite& suite,
 
 // DOCKER_BUILDKIT=1 docker build of the case, tagged `tag`.
 CommandResult docker_build(const DiffSuite& suite, const BuildCase& build_case,
-                           const PreparedCase& prepared, const std::string& tag,
-                           bool no_cache);
+                           const PreparedCase& prepared, const std::string& tag, bool no_cache);
 
 // POST /builds of the case into `repo_tag` ("diff/<case>:1"), waits until it has
 // finished; on failure the message has the build's error and log. Then docker pull.
-std::expected<void, std::string> drydock_build(const DiffSuite& suite,
-                                               const BuildCase& build_case,
+std::expected<void, std::string> drydock_build(const DiffSuite& suite, const BuildCase& build_case,
                                                const PreparedCase& prepared,
                                                const std::string& repo_tag);
 

@@ -69,7 +69,8 @@ const std::vector<BuildCase> kCases = {
 
 // A difference the builder may make, with the reason. `item` is a compared config
 // field ("Config.Env", "History.created_by") or "<path> <field>" of the filesystem
-// ("/proc mode"). Items marked "(not read)" are left out of the comparison altogether and listed here for the record.
+// ("/proc mode"). Items marked "(not read)" are left out of the comparison altogether and listed
+// here for the record.
 struct KnownDifference {
   std::string_view case_name;  // empty: every case
   std::string_view item;
@@ -244,8 +245,8 @@ TEST_P(BuildDiff, SameImageAsDocker) {
   if (!report.known_lines().empty() && std::getenv("DRYDOCK_E2E_BUILD_DIFF_VERBOSE") != nullptr) {
     std::cout << "known differences in " << build_case.name << ":\n" << report.known_lines();
   }
-  EXPECT_EQ(report.unexpected(), "") << "images differ (docker " << docker_image_
-                                     << ", drydock " << drydock_image_ << ")";
+  EXPECT_EQ(report.unexpected(), "")
+      << "images differ (docker " << docker_image_ << ", drydock " << drydock_image_ << ")";
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
   std::cout << build_case.name << " took " << took.count() << " s\n";
 }

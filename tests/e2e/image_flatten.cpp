@@ -28,13 +28,20 @@ std::string normalize(std::string path) {
 
 char type_of(mode_t type) {
   switch (type) {
-    case AE_IFREG: return 'f';
-    case AE_IFDIR: return 'd';
-    case AE_IFLNK: return 'l';
-    case AE_IFCHR: return 'c';
-    case AE_IFBLK: return 'b';
-    case AE_IFIFO: return 'p';
-    default: return '?';
+    case AE_IFREG:
+      return 'f';
+    case AE_IFDIR:
+      return 'd';
+    case AE_IFLNK:
+      return 'l';
+    case AE_IFCHR:
+      return 'c';
+    case AE_IFBLK:
+      return 'b';
+    case AE_IFIFO:
+      return 'p';
+    default:
+      return '?';
   }
 }
 
@@ -92,8 +99,7 @@ FsEntry entry_of(archive_entry* entry) {
 
 // Hard link entries carry no data: they take their target's, and every member of a
 // group lists the others.
-void resolve_hardlinks(const std::vector<std::pair<std::string, std::string>>& links,
-                       FlatFs* fs) {
+void resolve_hardlinks(const std::vector<std::pair<std::string, std::string>>& links, FlatFs* fs) {
   std::map<std::string, std::set<std::string>> groups;  // target -> all names
   for (const auto& [name, target] : links) {
     groups[target].insert(target);
@@ -172,7 +178,8 @@ std::string octal(unsigned mode) {
 
 std::string xattr_names(const std::map<std::string, std::string>& xattrs) {
   std::string names;
-  for (const auto& [name, value] : xattrs) names += name + "(" + std::to_string(value.size()) + ") ";
+  for (const auto& [name, value] : xattrs)
+    names += name + "(" + std::to_string(value.size()) + ") ";
   return names;
 }
 

@@ -11,8 +11,8 @@ namespace drydock::e2e {
 
 // One path of a flattened filesystem.
 struct FsEntry {
-  char type = '?';     // 'f' file, 'd' directory, 'l' symlink, 'c'/'b' device, 'p' fifo
-  unsigned mode = 0;   // permission bits with setuid, setgid and sticky
+  char type = '?';    // 'f' file, 'd' directory, 'l' symlink, 'c'/'b' device, 'p' fifo
+  unsigned mode = 0;  // permission bits with setuid, setgid and sticky
   long long uid = 0;
   long long gid = 0;
   long long size = 0;  // regular files only
@@ -45,8 +45,7 @@ struct FsDifference {
 // Every difference between `left` and `right`, in path order. Modification times are
 // compared only for non-directories where one side has `kept_mtime` (the time the
 // inputs were given, which COPY and ADD keep); elsewhere they are the build's.
-std::vector<FsDifference> compare_fs(const FlatFs& left, const FlatFs& right,
-                                     long long kept_mtime);
+std::vector<FsDifference> compare_fs(const FlatFs& left, const FlatFs& right, long long kept_mtime);
 
 // "f 0644 0:0 12 sha256:ab12.." style one-line summary, for messages.
 std::string describe(const FsEntry& entry);
