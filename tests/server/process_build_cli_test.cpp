@@ -431,5 +431,48 @@ TEST_F(BuildCli, SecretsReachTheStepAndNothingElse) {
   EXPECT_EQ(bad.status.exit_code, 2) << bad.err;
 }
 
+// The step cache through the whole path: a rebuild with nothing changed
+// runs no step, also after a server restart; one changed file reruns only
+// what follows its COPY; --no-cache runs everything.
+TEST_F(BuildCli, RebuildsUseTheStepCacheAcrossRestarts) {
+  start_server();
+  push_busybox("base/bb", "1");
+  write(ctx() / "Dockerfile",
+        "FROM base/bb:1\n"
+        "RUN echo first-run-step > /first\n"
+        "COPY a.txt /a.txt\n"
+        "RUN cat /a.txt > /second\n"
+        "COPY b.txt /b.txt\n");
+  write(ctx() / "a.txt", "a\n");
+  write(ctx() / "b.txt", "b\n");
+  auto count = [](const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+    return n;
+  };
+  auto cold = build({"-t", "c/app:1", ctx().string()});
+  ASSERT_TRUE(cold.status.ok()) << cold.out << cold.err;
+  EXPECT_EQ(count(cold.out, " CACHED"), 0u) << cold.out;
+  auto warm = build({"-t", "c/app:1", ctx().string()});
+  ASSERT_TRUE(warm.status.ok()) << warm.err;
+  EXPECT_EQ(count(warm.out, " CACHED"), 4u) << warm.out;
+  EXPECT_EQ(warm.out.find("first-run-step\n"), std::string::npos) << "the RUN ran again";
+  auto layers = image_files("c/app", "1");
+  // The cache is in the database: a restarted server still has it.
+  server_.reset();
+  start_server();
+  auto after_restart = build({"-t", "c/app:2", ctx().string()});
+  ASSERT_TRUE(after_restart.status.ok()) << after_restart.err;
+  EXPECT_EQ(count(after_restart.out, " CACHED"), 4u) << after_restart.out;
+  EXPECT_EQ(image_files("c/app", "2"), layers);
+  write(ctx() / "a.txt", "a, changed\n");
+  auto changed = build({"-t", "c/app:3", ctx().string()});
+  ASSERT_TRUE(changed.status.ok()) << changed.err;
+  EXPECT_EQ(count(changed.out, " CACHED"), 1u) << changed.out;  // only the first RUN
+  auto fresh = build({"-t", "c/app:4", "--no-cache", ctx().string()});
+  ASSERT_TRUE(fresh.status.ok()) << fresh.err;
+  EXPECT_EQ(count(fresh.out, " CACHED"), 0u) << fresh.out;
+}
+
 }  // namespace
 }  // namespace drydock::testing
