@@ -77,8 +77,9 @@ TEST(DockerDockerfile, RuntimeStageIsNonRootWithVolumePortAndHealthcheck) {
   ASSERT_TRUE(health.has_value());
   ASSERT_GE(health->test.size(), 2u);
   EXPECT_EQ(health->test[0], "CMD");
-  EXPECT_TRUE(std::any_of(health->test.begin(), health->test.end(),
-                          [](const std::string& arg) { return arg.find("/v2/") != std::string::npos; }));
+  EXPECT_TRUE(std::any_of(health->test.begin(), health->test.end(), [](const std::string& arg) {
+    return arg.find("/v2/") != std::string::npos;
+  }));
   EXPECT_GT(health->interval.count(), 0);
   EXPECT_EQ(health->retries, 3);
 
