@@ -34,6 +34,9 @@ struct BuildParams {
   std::vector<std::pair<std::string, std::string>> build_args;
   bool no_cache = false;
   std::string user;  // who asked ("" with auth off)
+  // Added to the built image's config, as `docker build --label` does (kept
+  // in memory for the build, not in the build record).
+  std::vector<std::pair<std::string, std::string>> labels;
   bool operator==(const BuildParams&) const = default;
 };
 
