@@ -58,19 +58,21 @@ Reply ping_reply() {
   return r;
 }
 
-// Notices the client closing the connection while the build runs: the
-// request body has been read, so a readable socket means EOF (or a reset)
-// unless the client sent more bytes, which we cannot tell from a close
-// without consuming them (a TLS close_notify; then write errors tell).
+// Notices the client closing the connection while the build runs. The
+// request has been read, so a readable socket means EOF or a reset, or more
+// bytes: over TLS those are the client's close_notify (docker's Ctrl-C
+// closes its connection cleanly; it never pipelines), over plain HTTP a
+// pipelined request, which is left for after the build (then a failed write
+// is what tells).
 struct DisconnectWatch {
   bool gone = false;
 };
 
-void watch_disconnect(asio::ip::tcp::socket& socket, asio::any_io_executor executor,
+void watch_disconnect(asio::ip::tcp::socket& socket, bool tls, asio::any_io_executor executor,
                       std::shared_ptr<DisconnectWatch> watch) {
   int fd = socket.native_handle();
   socket.async_wait(asio::ip::tcp::socket::wait_read,
-                    asio::bind_executor(executor, [fd, watch](beast::error_code ec) {
+                    asio::bind_executor(executor, [fd, tls, watch](beast::error_code ec) {
                       if (ec == asio::error::operation_aborted) return;
                       if (ec) {
                         watch->gone = true;
@@ -78,9 +80,8 @@ void watch_disconnect(asio::ip::tcp::socket& socket, asio::any_io_executor execu
                       }
                       char c;
                       ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-                      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-                        watch->gone = true;
-                      }
+                      bool closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+                      if (closed || (n > 0 && tls)) watch->gone = true;
                     }));
 }
 
@@ -217,7 +218,8 @@ asio::awaitable<bool> Session::stream_engine_build(Exchange& ex, const std::stri
   auto executor = co_await asio::this_coro::executor;
   auto watch = std::make_shared<DisconnectWatch>();
   watch->gone = static_cast<bool>(hec);
-  if (!watch->gone) watch_disconnect(stream_.tcp().socket(), executor, watch);
+  if (!watch->gone)
+    watch_disconnect(stream_.tcp().socket(), stream_.tls() != nullptr, executor, watch);
 
   builder::BuildMessages messages(quiet);
   std::uint64_t offset = 0, bytes_out = 0;
