@@ -132,7 +132,11 @@ struct Job {
 
 struct BuildService::Impl {
   Impl(BuildServiceOptions o, storage::BlobStore& b, storage::MetadataStore& m)
-      : options(std::move(o)), blobs(b), meta(m), store(options.metadata_db, options.root / "logs") {}
+      : options(std::move(o)),
+        blobs(b),
+        meta(m),
+        store(options.metadata_db, options.root / "logs"),
+        cache(options.metadata_db, options.cache_max_bytes) {}
 
   void worker();
   void run_job(Job& job);
@@ -143,6 +147,7 @@ struct BuildService::Impl {
   storage::BlobStore& blobs;
   storage::MetadataStore& meta;
   BuildStore store;
+  BuildCache cache;
   std::unique_ptr<OverlaySnapshotter> snapshots;
   std::unique_ptr<Runtime> runtime;
   std::string unavailable;  // the snapshotter could not open: no builds at all
@@ -221,6 +226,7 @@ void BuildService::Impl::run_job(Job& job) {
                .allow_host_network = options.network == NetworkMode::kHost,
                .default_network = options.network,
                .may_pull = job.may_pull,
+               .cache = &cache,
                .log = [&log](std::string_view text) { log.write(text); },
                .cancel = job.stop.get_token(),
                .now = 0};
@@ -231,6 +237,7 @@ void BuildService::Impl::run_job(Job& job) {
   req.target = job.params.target;
   req.build_args = job.params.build_args;
   req.no_cache = job.params.no_cache;
+  req.no_cache_filter = job.params.no_cache_filter;
   for (const auto& t : job.params.tags) req.targets.push_back(parse_target(t));
 
   auto started = std::chrono::steady_clock::now();
@@ -507,6 +514,7 @@ nlohmann::json record_json(const BuildRecord& r) {
             {"target", r.params.target},
             {"build_args", json::object()},
             {"no_cache", r.params.no_cache},
+            {"no_cache_filter", r.params.no_cache_filter},
             {"user", r.params.user},
             {"created", rfc3339(r.created)}};
   for (const auto& [k, v] : r.params.build_args) j["build_args"][k] = v;

@@ -47,6 +47,7 @@ struct BuildServiceOptions {
   std::chrono::milliseconds step_timeout{0};  // 0: none
   std::uint64_t max_extracted_bytes = 8ULL << 30;
   std::uint64_t max_context_entries = 1'000'000;
+  std::uint64_t cache_max_bytes = 20ULL << 30;  // the step cache's layers; 0: unbounded
   Limits limits;
   // kNone: no network in RUN, --network=host refused. kHost: RUN uses the
   // host's network, and --network=host is allowed.

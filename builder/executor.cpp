@@ -264,7 +264,12 @@ void log_step(BuildCtx& b, const std::string& label, std::size_t k, std::size_t 
 }
 
 StepRes<ImageState> stage_base(BuildCtx& b, std::size_t i, const std::string& base) {
-  if (base == "scratch") return ImageState{};
+  if (base == "scratch") {
+    // As BuildKit's empty image (dockerfile2llb emptyImage): WorkingDir "/".
+    ImageState empty;
+    empty.image.config.working_dir = "/";
+    return empty;
+  }
   auto dep = b.df.find_stage(base);
   if (dep && *dep < i && !b.df.stages[*dep].name.empty()) {
     if (!b.built[*dep]) return step_error(BuildErrc::kInternal, "stage " + base + " was not built");

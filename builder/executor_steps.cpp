@@ -192,9 +192,9 @@ std::string created_time(const BuildEnv& env) {
 }
 
 void add_history(StageCtx& st, const BuildCtx& b, std::string created_by,
-                 const std::optional<WrittenLayer>& layer) {
+                 const std::optional<WrittenLayer>& layer, std::string created) {
   HistoryEntry h;
-  h.created = created_time(b.env);
+  h.created = created.empty() ? created_time(b.env) : std::move(created);
   h.created_by = std::move(created_by);
   h.comment = kHistoryComment;
   h.empty_layer = !layer.has_value();
@@ -221,6 +221,21 @@ StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const 
   auto cmd = run_args(st, run);
   if (!cmd) return std::unexpected(cmd.error());
   const std::vector<std::string>* args = &cmd->args;
+  std::string created_by = "RUN " + history_args(st) + join(*args) + " # buildkit";
+  // The cache key: the filesystem, the command (and heredoc script), the
+  // environment (build args included), working dir, user and network.
+  CacheKey k = fs_key("RUN", st);
+  for (const auto& a : *args) k.add(a);
+  k.add(cmd->script).add(cmd->script_name);
+  for (const auto& e : run_env(st)) k.add(e);
+  k.add(st.state.image.config.working_dir).add(st.state.image.config.user).add(run.network);
+  k.add(history_args(st));
+  const std::string key = k.str();
+  if (auto hit = cache_lookup(b, st, key)) {
+    apply_cached(b, st, std::move(created_by), *hit);
+    return {};
+  }
+  if (auto e = ensure_chain(b, st.state); !e) return std::unexpected(e.error());
   ScriptMount script;
   auto extra = script.prepare(b.env, *cmd);
   if (!extra) return std::unexpected(extra.error());
@@ -245,7 +260,8 @@ StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const 
     }
     active.done = true;
   }
-  add_history(st, b, "RUN " + history_args(st) + join(*args) + " # buildkit", *layer);
+  add_history(st, b, std::move(created_by), *layer);
+  cache_store(b, key, *layer, st);
   return {};
 }
 }  // namespace drydock::builder::exec_detail

@@ -77,6 +77,9 @@ struct BuilderConfig {
   // host network would.
   std::string network = "none";
   unsigned max_queued = 100;  // builds waiting; more are refused (503)
+  // The step cache: total size of the layers it keeps (least recently used
+  // entries go first); 0: unbounded.
+  std::uint64_t cache_max_bytes = 20ULL << 30;
 };
 
 struct Config {
@@ -107,7 +110,8 @@ struct Config {
 //                   "step_timeout_seconds": 0, "max_context_bytes": 2147483648,
 //                   "max_extracted_bytes": 8589934592, "max_context_entries": 1000000,
 //                   "memory_limit_bytes": 4294967296, "pids_limit": 4096,
-//                   "runtime": "/usr/sbin/runc", "network": "none", "max_queued": 100 } }
+//                   "runtime": "/usr/sbin/runc", "network": "none", "max_queued": 100,
+//                   "cache_max_bytes": 21474836480 } }
 Config load_file(const std::filesystem::path& file, Config base = {});
 
 // Checks what no single key can: TLS cert and key come together, a client CA

@@ -60,6 +60,9 @@ Options:
   --build-arg K=V        set a build argument (repeatable); a bare K takes its
                          value from the environment (skipped if unset)
   --no-cache             do not use the build cache
+  --no-cache-filter STAGES
+                         do not use the build cache for these stages (names
+                         or indices, comma-separated; repeatable)
   --server URL           the server (default $DRYDOCK_SERVER, else
                          http://127.0.0.1:5000); https:// uses TLS verified
                          against the system CAs
@@ -90,6 +93,7 @@ struct BuildArgs {
   std::optional<std::string> target;
   std::vector<std::string> build_args;  // "K=V"
   bool no_cache = false;
+  std::vector<std::string> no_cache_filter;
   std::optional<std::string> server;
   std::optional<std::string> ca_cert;
   std::optional<std::string> user;
@@ -118,6 +122,8 @@ bool apply_option(BuildArgs& b, const std::string& flag,
     b.build_args.push_back(value());
   } else if (flag == "--no-cache") {
     b.no_cache = true;
+  } else if (flag == "--no-cache-filter") {
+    b.no_cache_filter.push_back(value());
   } else if (flag == "--server") {
     b.server = value();
   } else if (flag == "--ca-cert") {
@@ -261,6 +267,7 @@ std::string build_target(const BuildArgs& a, const ContextPlan& plan) {
     q += "&buildarg=" + url_encode(arg);
   }
   if (a.no_cache) q += "&nocache=1";
+  for (const auto& f : a.no_cache_filter) q += "&nocachefilter=" + url_encode(f);
   return q;
 }
 

@@ -37,7 +37,10 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
 constexpr std::size_t kUploadPiece = 1 << 20;
 constexpr std::size_t kLogPiece = 64 * 1024;
-constexpr std::chrono::milliseconds kLogPoll(200);
+// Polling the log: quickly at first and after each new piece (a cached
+// build ends within milliseconds), backing off to kLogPollMax when quiet.
+constexpr std::chrono::milliseconds kLogPollMin(5);
+constexpr std::chrono::milliseconds kLogPollMax(200);
 constexpr std::chrono::milliseconds kCancelWait(15000);
 constexpr std::size_t kDefaultListLimit = 50;
 constexpr std::size_t kMaxListLimit = 1000;
@@ -88,6 +91,17 @@ std::variant<builder::BuildParams, Reply> build_params(const registry::Query& q)
   }
   auto nocache = q.get("nocache").value_or("");
   p.no_cache = nocache == "1" || nocache == "true";
+  // --no-cache-filter: stage names or indices, repeated or comma-separated.
+  for (const auto& f : q.get_all("nocachefilter")) {
+    std::size_t start = 0;
+    while (start <= f.size()) {
+      auto comma = f.find(',', start);
+      std::string stage = f.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!stage.empty()) p.no_cache_filter.push_back(stage);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
   return p;
 }
 
@@ -328,6 +342,7 @@ asio::awaitable<bool> Session::stream_build_log(Exchange& ex, const std::string&
   if (hec) co_return false;
   std::uint64_t offset = 0;
   asio::steady_timer pause(co_await asio::this_coro::executor);
+  auto wait = kLogPollMin;
   for (;;) {
     auto piece = co_await run_blocking(ctx_.workers,
                                        [&] { return builds.read_log(id, offset, kLogPiece); });
@@ -340,10 +355,12 @@ asio::awaitable<bool> Session::stream_build_log(Exchange& ex, const std::string&
           co_await stream_.visit([&](auto& s) { return asio::async_write(s, chunk, kTuple); });
       if (ec) co_return false;
       if (piece->data.size() == kLogPiece) continue;  // more is there already
+      wait = kLogPollMin;
     }
     if (piece->complete || !follow || ctx_.stopping) break;
-    pause.expires_after(kLogPoll);
+    pause.expires_after(wait);
     co_await pause.async_wait(kTuple);
+    wait = std::min(wait * 2, kLogPollMax);
   }
   stream_.tcp().expires_after(std::chrono::seconds(ctx_.config.body_timeout_seconds));
   auto last = http::make_chunk_last();
