@@ -187,6 +187,7 @@ std::string BuildMessages::stream(std::string_view text) {
 
 std::string BuildMessages::line(std::string_view text) {
   static const std::regex kStep(R"(#([0-9]+) \[([^\]]*) ([0-9]+)/([0-9]+)\] (.*)\n)");
+  static const std::regex kCached(R"(#[0-9]+ CACHED\n)");
   static const std::regex kOther(R"(#([0-9]+) \[[^\]]*\] (.*)\n)");
   std::string out;
   if (!held_error_.empty()) out = stream(std::exchange(held_error_, {}));
@@ -213,6 +214,9 @@ std::string BuildMessages::line(std::string_view text) {
     std::string head = n == k ? "Step " + k + "/" + total
                               : "Step " + n + " [" + m[2].str() + " " + k + "/" + total + "]";
     return out + stream(head + " : " + m[5].str() + "\n");
+  }
+  if (std::regex_match(text.begin(), text.end(), m, kCached)) {
+    return out + stream(" ---> Using cache\n");  // dockerd's words for a cache hit
   }
   if (std::regex_match(text.begin(), text.end(), m, kOther)) {
     return out + stream("Step " + m[1].str() + " : " + m[2].str() + "\n");

@@ -80,7 +80,8 @@ std::expected<void, std::string> complete_tar(const std::filesystem::path& path)
 
 // Turns a build log (BuildService::read_log pieces) into the classic
 // builder's JSON messages, each followed by "\r\n" as dockerd writes them:
-// "#N [stage k/n] INSTR" lines become "Step N/n : INSTR", output becomes
+// "#N [stage k/n] INSTR" lines become "Step N/n : INSTR", "#N CACHED"
+// " ---> Using cache", output becomes
 // {"stream":...}; the service's own "#done" lines are consumed. Not
 // thread-safe; one per build.
 class BuildMessages {

@@ -170,6 +170,13 @@ TEST(BuildMessages, LaterStagesSayWhichStep) {
   EXPECT_EQ(j[1]["stream"], "Step 5 : ONBUILD RUN x\n");
 }
 
+TEST(BuildMessages, CacheHits) {
+  BuildMessages m;
+  auto j = messages(m.feed("#2 [stage-0 2/2] RUN make\n#2 CACHED\n"));
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[1]["stream"], " ---> Using cache\n");
+}
+
 TEST(BuildMessages, PartialLinesWaitForTheRest) {
   BuildMessages m;
   EXPECT_EQ(m.feed("#1 [stage-0 1/2] FR"), "");

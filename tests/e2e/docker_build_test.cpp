@@ -56,7 +56,8 @@ TEST_F(DockerBuild, BuildsPullableImage) {
   const auto& out = build.output;
   EXPECT_NE(out.find("Step 1/7 : FROM " + image("e2e/busybox:1")), std::string::npos) << out;
   EXPECT_NE(out.find("Step 3/7 : RUN echo"), std::string::npos) << out;
-  EXPECT_NE(out.find("run-output-marker"), std::string::npos) << out;
+  // The RUN's output on a line of its own (the step line names it too).
+  EXPECT_NE(out.find("\nrun-output-marker\n"), std::string::npos) << out;
   // --label is a LABEL step appended to the stage, as in dockerd.
   EXPECT_NE(out.find("Step 7/7 : LABEL \"cli.label\"="), std::string::npos) << out;
   EXPECT_NE(out.find("Successfully tagged " + tag()), std::string::npos) << out;
@@ -81,6 +82,19 @@ TEST_F(DockerBuild, BuildsPullableImage) {
   ASSERT_COMMAND_OK(run);
   EXPECT_EQ(trim(run.output), "hi from run");
   sh(docker() + " rmi -f " + tag());
+
+  // Again: the steps come from the cache, and the image is the same.
+  auto again = sh(engine() + " build --build-arg GREETING=hi --label cli.label='a $b' -t " + tag() +
+                  " " + tmp("app"));
+  ASSERT_COMMAND_OK(again);
+  EXPECT_NE(again.output.find("Using cache"), std::string::npos) << again.output;
+  EXPECT_EQ(again.output.find("\nrun-output-marker\n"), std::string::npos) << again.output;
+  // --no-cache runs the step.
+  auto fresh =
+      sh(engine() + " build --no-cache --build-arg GREETING=hi --label cli.label='a $b' -t " +
+         tag() + " " + tmp("app"));
+  ASSERT_COMMAND_OK(fresh);
+  EXPECT_NE(fresh.output.find("\nrun-output-marker\n"), std::string::npos) << fresh.output;
 
   // -q: the image ID alone.
   auto quiet = sh(engine() + " build -q -t " + tag() + " " + tmp("app") + " 2>/dev/null");
@@ -107,10 +121,10 @@ TEST_F(DockerBuild, KilledClientCancelsTheBuild) {
   // The client in the background; killed once the RUN step has started.
   auto killed =
       sh(engine() + " build -t " + tag() + " " + tmp("app") + " > " + tmp("out") +
-             " 2>&1 & pid=$!; for i in $(seq 600); do grep -q sleeping-now " + tmp("out") +
+             " 2>&1 & pid=$!; for i in $(seq 600); do grep -qx sleeping-now " + tmp("out") +
              " && break; sleep 0.2; done; kill -9 $pid; wait $pid; cat " + tmp("out"),
          180s);
-  ASSERT_NE(killed.output.find("sleeping-now"), std::string::npos) << killed.describe();
+  ASSERT_NE(killed.output.find("\nsleeping-now\n"), std::string::npos) << killed.describe();
   std::string status;
   for (int i = 0; i < 100 && status != "cancelled"; ++i) {
     status = trim(sh(curl("/builds") + " | jq -r '.builds[0].status'").output);
