@@ -16,6 +16,7 @@
 //   work/       the executor's scratch files
 //   snapshots/  the overlay snapshotter (base layers unpacked once, reused)
 //   runc/       the OCI runtime's state and bundles
+//   cache-mounts/  RUN --mount=type=cache directories, one per id
 //   logs/       one <id>.log per build
 
 #include <chrono>
@@ -23,6 +24,7 @@
 #include <expected>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +77,9 @@ struct LogRead {
 // Whether the build may read images of `repository`; empty: all of them.
 using PullCheck = std::function<bool(std::string_view repository)>;
 
+// RUN --mount=type=secret values by id: kept in memory for the build only.
+using Secrets = std::map<std::string, std::string, std::less<>>;
+
 class BuildService {
  public:
   // Creates the directories, opens the build records (marking builds a
@@ -100,7 +105,7 @@ class BuildService {
   // off the network threads.
   std::expected<BuildRecord, SubmitError> submit(BuildParams params,
                                                  const std::filesystem::path& upload,
-                                                 PullCheck may_pull = {});
+                                                 PullCheck may_pull = {}, Secrets secrets = {});
 
   storage::Result<std::optional<BuildRecord>> get(std::string_view id);
   storage::Result<std::vector<BuildRecord>> list(std::size_t limit);

@@ -8,7 +8,8 @@
 // Synchronous: the caller runs it on a worker thread. Cancel through
 // BuildEnv::cancel: the running step is killed and nothing is tagged.
 //
-// Not supported (an error says so): RUN --mount, RUN --security=insecure,
+// RUN --mount supports type=secret, cache, bind and tmpfs (executor_mounts.cpp).
+// Not supported (an error says so): RUN --mount=type=ssh, RUN --security=insecure,
 // COPY --parents, COPY --exclude,
 // symbolic --chmod (u+x), ADD of URLs and git sources, FROM --platform other
 // than linux/amd64. Accepted and ignored: COPY --link (layers are independent
@@ -25,6 +26,7 @@
 #include <expected>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -52,6 +54,9 @@ struct BuildRequest {
   bool no_cache = false;  // run every step (results still go into the cache)
   // Stages (names or indices) whose steps ignore the cache (--no-cache-filter).
   std::vector<std::string> no_cache_filter;
+  // RUN --mount=type=secret values by id. Only in memory: never written to
+  // the image, the history, the cache key or the log.
+  std::map<std::string, std::string, std::less<>> secrets;
 };
 
 // Where the build runs. `work_dir` is scratch space and must be on the same
@@ -70,6 +75,9 @@ struct BuildEnv {
   // empty: every image in the store. With auth on, the caller's pull rights.
   std::function<bool(std::string_view repository)> may_pull;
   BuildCache* cache = nullptr;  // the step cache; null: every step runs
+  // RUN --mount=type=cache directories live here, one per id; empty: cache
+  // mounts are refused.
+  std::filesystem::path cache_mount_dir;
   std::function<void(std::string_view)> log;  // lines and output chunks; may be empty
   std::stop_token cancel;
   std::int64_t now = 0;  // unix seconds for `created`; 0: the clock

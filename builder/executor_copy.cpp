@@ -325,6 +325,22 @@ StepRes<void> copy_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const
   return {};
 }
 
+StepRes<std::string> expand_step_word(const StageCtx& st, const BuildCtx& b,
+                                      std::string_view word) {
+  return expand(st, b, word);
+}
+
+StepRes<SourceRoot> source_root(BuildCtx& b, const std::string& from) {
+  auto r = copy_root(b, from);
+  if (!r) return std::unexpected(r.error());
+  return SourceRoot{std::move(r->root), std::move(r->view)};
+}
+
+StepRes<std::string> resolve_inside(const fs::path& root, const std::string& path,
+                                    bool follow_last) {
+  return resolve_in_root(root, path, follow_last);
+}
+
 StepRes<void> workdir_step(BuildCtx& b, StageCtx& st, const std::string& path) {
   auto dest = layer_dest(st, path);
   if (!dest) return std::unexpected(dest.error());

@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "builder/archive_extract.hpp"
+#include "builder/executor_mounts.hpp"
 #include "builder/layer_unpack.hpp"
 
 namespace drydock::builder::exec_detail {
@@ -210,8 +211,6 @@ void add_history(StageCtx& st, const BuildCtx& b, std::string created_by,
 
 StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const RunCommand& run) {
   (void)ins;
-  if (!run.mounts.empty())
-    return step_error(BuildErrc::kDockerfile, "RUN --mount is not supported");
   if (run.security == "insecure") {
     return step_error(BuildErrc::kDockerfile, "RUN --security=insecure is not allowed");
   }
@@ -230,6 +229,9 @@ StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const 
   for (const auto& e : run_env(st)) k.add(e);
   k.add(st.state.image.config.working_dir).add(st.state.image.config.user).add(run.network);
   k.add(history_args(st));
+  // Mounts are set up first: bind mounts feed their content into the key.
+  auto run_mounts = RunMounts::prepare(b, st, run, k);
+  if (!run_mounts) return std::unexpected(run_mounts.error());
   const std::string key = k.str();
   if (auto hit = cache_lookup(b, st, key)) {
     apply_cached(b, st, std::move(created_by), *hit);
@@ -239,6 +241,7 @@ StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const 
   ScriptMount script;
   auto extra = script.prepare(b.env, *cmd);
   if (!extra) return std::unexpected(extra.error());
+  for (const auto& m : (*run_mounts)->mounts()) extra->push_back(m);
   auto view = MountedView::mount(b.env, st.state.chain);
   if (!view) return step_error(BuildErrc::kInternal, view.error());
   ActiveGuard active{b.env.snapshots, unique_name("run")};

@@ -84,6 +84,20 @@ StepRes<void> copy_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const
                         const std::string& from, bool is_add);
 StepRes<void> workdir_step(BuildCtx& b, StageCtx& st, const std::string& path);
 
+// --- shared with RUN --mount (defined in executor_copy.cpp) ---------------
+// A word expanded with the stage's ARG and ENV values.
+StepRes<std::string> expand_step_word(const StageCtx& st, const BuildCtx& b, std::string_view word);
+// Where COPY --from / RUN --mount from= reads: the context ("" ), a built
+// stage, or an image, mounted read-only while `view` lives.
+struct SourceRoot {
+  std::filesystem::path root;
+  std::unique_ptr<MountedView> view;
+};
+StepRes<SourceRoot> source_root(BuildCtx& b, const std::string& from);
+// `path` resolved inside `root` (symlinks followed within it), relative.
+StepRes<std::string> resolve_inside(const std::filesystem::path& root, const std::string& path,
+                                    bool follow_last);
+
 // The created time for history and config, RFC 3339.
 std::string created_time(const BuildEnv& env);
 

@@ -21,6 +21,7 @@
 #include <filesystem>
 
 #include "auth/authenticator.hpp"
+#include "auth/secrets.hpp"
 #include "builder/build_service.hpp"
 #include "registry/reference.hpp"
 #include "server/blocking.hpp"
@@ -219,6 +220,27 @@ asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,
   }
   auto params = std::get<0>(std::move(parsed));
   params.user = who.user;
+  // Secrets come in headers ("Drydock-Build-Secret: ID=BASE64"), never in the
+  // query (which is logged) and never stored.
+  builder::Secrets secrets;
+  std::optional<std::string> bad_secret;
+  auto [first, last] = p.get().equal_range("Drydock-Build-Secret");
+  for (auto it = first; it != last; ++it) {
+    std::string_view v = it->value();
+    auto eq = v.find('=');
+    auto value = eq == std::string_view::npos || eq == 0
+                     ? std::nullopt
+                     : auth::base64_decode(v.substr(eq + 1));
+    if (!value) {
+      bad_secret = "Drydock-Build-Secret must be ID=BASE64";
+      break;
+    }
+    secrets[std::string(v.substr(0, eq))] = std::move(*value);
+  }
+  if (bad_secret) {
+    if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
+    co_return co_await write_reply(registry::error_reply(ErrorCode::kBuildInvalid, *bad_secret), ex);
+  }
   // Building into a repository is pushing to it.
   if (ctx_.auth != nullptr) {
     for (const auto& t : params.tags) {
@@ -254,7 +276,7 @@ asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,
     };
   }
   auto submitted = co_await run_blocking(ctx_.workers, [&] {
-    return builds.submit(std::move(params), upload, std::move(may_pull));
+    return builds.submit(std::move(params), upload, std::move(may_pull), std::move(secrets));
   });
   if (!submitted) {
     using Kind = builder::SubmitError::Kind;

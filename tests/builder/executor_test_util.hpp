@@ -104,6 +104,7 @@ class ExecFixture : public ::testing::Test {
     req.targets = {{"test/out", "latest"}};
     req.no_cache = no_cache_;
     req.no_cache_filter = no_cache_filter_;
+    for (const auto& [k, v] : secrets_) req.secrets[k] = v;
     log_.clear();
     BuildEnv env{.blobs = *blobs_,
                  .meta = *meta_,
@@ -114,6 +115,7 @@ class ExecFixture : public ::testing::Test {
                  .step_timeout = step_timeout_,
                  .allow_host_network = false,
                  .cache = cache_,
+                 .cache_mount_dir = dir_.path() / "cache-mounts",
                  .log = [this](std::string_view s) { log_ += s; },
                  .cancel = stop,
                  .now = 0};
@@ -172,6 +174,7 @@ class ExecFixture : public ::testing::Test {
   BuildCache* cache_ = nullptr;  // the step cache, when set
   bool no_cache_ = false;
   std::vector<std::string> no_cache_filter_;
+  std::map<std::string, std::string> secrets_;
   Limits limits_;
   std::chrono::milliseconds step_timeout_ = std::chrono::minutes(2);
   nlohmann::json config_;
