@@ -17,6 +17,7 @@
 #include <stop_token>
 #include <thread>
 
+#include "builder/build_labels.hpp"
 #include "builder/context.hpp"
 #include "builder/executor.hpp"
 #include "builder/mount.hpp"
@@ -320,6 +321,8 @@ void BuildService::Impl::run_job(Job& job) {
   if (outcome) {
     std::string digest = outcome->manifest.str();
     log.write("#done writing image " + digest + " " + took + "\n");
+    // The image ID docker clients show (the Engine API's aux message).
+    log.write("#done image config " + outcome->config.str() + "\n");
     for (const auto& t : job.params.tags) log.write("#done naming to " + t + "\n");
     finish(job, BuildStatus::kSucceeded, digest, {});
     return;
@@ -468,7 +471,13 @@ std::expected<BuildRecord, SubmitError> BuildService::submit(BuildParams params,
     return std::unexpected(SubmitError{
         Kind::kInvalid, "the build context has no Dockerfile at \"" + params.dockerfile + "\""});
   }
-  job->dockerfile_text = std::move(*extracted->dockerfile);
+  auto text = dockerfile_with_labels(*extracted->dockerfile, params.dockerfile, params.target,
+                                     params.labels);
+  if (!text) {
+    (void)remove_context(job->context_dir);
+    return std::unexpected(SubmitError{Kind::kInvalid, text.error()});
+  }
+  job->dockerfile_text = std::move(*text);
   job->may_pull = std::move(may_pull);
   job->secrets = std::move(secrets);
   job->params = params;

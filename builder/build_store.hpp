@@ -35,6 +35,9 @@ struct BuildParams {
   bool no_cache = false;
   std::vector<std::string> no_cache_filter;  // stages that ignore the cache
   std::string user;  // who asked ("" with auth off)
+  // Added to the built image's config, as `docker build --label` does (kept
+  // in memory for the build, not in the build record).
+  std::vector<std::pair<std::string, std::string>> labels;
   bool operator==(const BuildParams&) const = default;
 };
 

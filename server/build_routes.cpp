@@ -252,69 +252,21 @@ asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,
       }
     }
   }
-  // The context is refused by its declared size before a byte is read, and
-  // cut off once a chunked body passes the limit.
   const std::uint64_t limit = builds.max_upload_bytes();
   auto too_large = [&] {
     return registry::error_reply(ErrorCode::kContextTooLarge,
                                  "build context larger than " + std::to_string(limit) + " bytes");
   };
-  if (!p.chunked() && p.content_length() && *p.content_length() > limit) {
-    ex.keep_alive = false;
-    co_return co_await write_reply(too_large(), ex);
-  }
-  if (!co_await send_continue(p)) co_return false;
-
   std::filesystem::path upload = builds.upload_path();
-  int fd = ::open(upload.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  auto receipt = co_await receive_context(p, ex, upload);
+  using Outcome = ContextReceipt::Outcome;
+  if (receipt.outcome == Outcome::kGone) co_return false;
+  if (receipt.outcome != Outcome::kStored) {
     ex.keep_alive = false;
-    co_return co_await write_reply(
-        registry::error_reply(ErrorCode::kInternal,
-                              "create " + upload.string() + ": " + std::strerror(errno)),
-        ex);
-  }
-  std::unique_ptr<std::byte[]> piece = std::make_unique<std::byte[]>(kUploadPiece);
-  buffer_.reserve(buffer_.max_size());
-  std::optional<Reply> failure;
-  bool gone = false;
-  while (!body_done(p)) {
-    auto r = co_await read_body(p, {piece.get(), kUploadPiece});
-    if (r.ec) {
-      gone = true;
-      break;
-    }
-    ex.bytes_in += r.bytes;
-    if (ex.bytes_in > limit) {
-      failure = too_large();
-      break;
-    }
-    if (r.bytes == 0) continue;
-    auto* data = piece.get();
-    std::size_t n = r.bytes;
-    bool written = co_await run_blocking(ctx_.workers, [fd, data, n] {
-      std::size_t off = 0;
-      while (off < n) {
-        ssize_t w = ::write(fd, data + off, n - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return false;
-        off += static_cast<std::size_t>(w);
-      }
-      return true;
-    });
-    if (!written) {
-      failure = registry::error_reply(ErrorCode::kInternal, "cannot store the build context");
-      break;
-    }
-  }
-  ::close(fd);
-  buffer_.shrink_to_fit();
-  if (gone || failure) {
-    std::error_code ec;
-    std::filesystem::remove(upload, ec);
-    ex.keep_alive = false;
-    if (gone) co_return false;
-    co_return co_await write_reply(std::move(*failure), ex);
+    Reply refused = receipt.outcome == Outcome::kTooLarge
+                        ? too_large()
+                        : registry::error_reply(ErrorCode::kInternal, receipt.message);
+    co_return co_await write_reply(std::move(refused), ex);
   }
 
   builder::PullCheck may_pull;
@@ -337,6 +289,62 @@ asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,
   Reply reply = json_reply(202, builder::build_json(*submitted));
   reply.header("Location", "/builds/" + submitted->id);
   co_return co_await write_reply(std::move(reply), ex);
+}
+
+asio::awaitable<ContextReceipt> Session::receive_context(RequestParser& p, Exchange& ex,
+                                                         const std::filesystem::path& upload) {
+  using Outcome = ContextReceipt::Outcome;
+  // The context is refused by its declared size before a byte is read, and
+  // cut off once a chunked body passes the limit.
+  const std::uint64_t limit = ctx_.builds->max_upload_bytes();
+  if (!p.chunked() && p.content_length() && *p.content_length() > limit) {
+    co_return ContextReceipt{Outcome::kTooLarge, {}};
+  }
+  if (!co_await send_continue(p)) co_return ContextReceipt{Outcome::kGone, {}};
+  int fd = ::open(upload.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    co_return ContextReceipt{Outcome::kFailed,
+                             "create " + upload.string() + ": " + std::strerror(errno)};
+  }
+  std::unique_ptr<std::byte[]> piece = std::make_unique<std::byte[]>(kUploadPiece);
+  buffer_.reserve(buffer_.max_size());
+  ContextReceipt receipt;
+  while (!body_done(p)) {
+    auto r = co_await read_body(p, {piece.get(), kUploadPiece});
+    if (r.ec) {
+      receipt.outcome = Outcome::kGone;
+      break;
+    }
+    ex.bytes_in += r.bytes;
+    if (ex.bytes_in > limit) {
+      receipt.outcome = Outcome::kTooLarge;
+      break;
+    }
+    if (r.bytes == 0) continue;
+    auto* data = piece.get();
+    std::size_t n = r.bytes;
+    bool written = co_await run_blocking(ctx_.workers, [fd, data, n] {
+      std::size_t off = 0;
+      while (off < n) {
+        ssize_t w = ::write(fd, data + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        off += static_cast<std::size_t>(w);
+      }
+      return true;
+    });
+    if (!written) {
+      receipt = {Outcome::kFailed, "cannot store the build context"};
+      break;
+    }
+  }
+  ::close(fd);
+  buffer_.shrink_to_fit();
+  if (receipt.outcome != Outcome::kStored) {
+    std::error_code ec;
+    std::filesystem::remove(upload, ec);
+  }
+  co_return receipt;
 }
 
 // The log as a chunked body: what is there, then (following) what is

@@ -7,6 +7,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "auth/authenticator.hpp"
+#include "builder/engine_api.hpp"
 #include "registry/route.hpp"
 #include "server/blocking.hpp"
 #include "server/session.hpp"
@@ -165,6 +166,11 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
   if (ctx_.auth != nullptr && target->path == "/token") co_return co_await handle_token(p, ex, query);
   if (target->path == "/builds" || target->path.starts_with("/builds/")) {
     co_return co_await handle_builds(p, ex, target->path, query);
+  }
+  // The Docker Engine API's paths (/_ping, /version, /build, /v1.NN/...)
+  // never collide with the registry's (/v2/...).
+  if (auto engine = builder::engine_endpoint(target->path)) {
+    co_return co_await handle_engine(p, ex, static_cast<int>(*engine), query);
   }
   auto route = registry::parse_route(target->path);
   auth::Principal who;

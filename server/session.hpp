@@ -13,10 +13,12 @@
 #include <boost/beast/http/parser.hpp>
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "auth/access.hpp"
 #include "config/config.hpp"
@@ -63,6 +65,18 @@ struct Exchange {
   bool head = false;
   std::chrono::steady_clock::time_point started;
   std::uint64_t bytes_in = 0;
+};
+
+// How receiving a build context (a request body streamed to a file) ended.
+struct ContextReceipt {
+  enum class Outcome {
+    kStored,
+    kTooLarge,  // over the build service's upload limit: the file is removed
+    kFailed,    // the file could not be written: removed, `message` says why
+    kGone,      // the client went away mid-body: removed, nothing to answer
+  };
+  Outcome outcome = Outcome::kStored;
+  std::string message;
 };
 
 struct BodyRead {
@@ -128,6 +142,19 @@ class Session : public std::enable_shared_from_this<Session> {
                                           const registry::Query& query,
                                           const auth::Principal& who);
   asio::awaitable<bool> stream_build_log(Exchange& ex, const std::string& id, bool follow);
+  // The request body into `upload` (created here), up to the build
+  // service's limit; sends 100-continue first when asked.
+  asio::awaitable<ContextReceipt> receive_context(RequestParser& p, Exchange& ex,
+                                                  const std::filesystem::path& upload);
+  // engine_routes.cpp: the Docker Engine API subset (/_ping, /version,
+  // /build), `endpoint` a builder::EngineEndpoint.
+  asio::awaitable<bool> handle_engine(RequestParser& p, Exchange& ex, int endpoint,
+                                      const registry::Query& query);
+  asio::awaitable<bool> handle_engine_build(RequestParser& p, Exchange& ex,
+                                            const registry::Query& query);
+  asio::awaitable<bool> stream_engine_build(Exchange& ex, const std::string& id,
+                                            const std::vector<std::string>& shown_tags,
+                                            bool quiet);
   bool may_see(const builder::BuildRecord& r, const auth::Principal& who) const;
   asio::awaitable<bool> handle_manifest_put(RequestParser& p, Exchange& ex, std::string name,
                                             std::string ref, registry::RequestInfo info);
