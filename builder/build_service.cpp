@@ -223,6 +223,8 @@ void BuildService::Impl::run_job(Job& job) {
                .log = [&log](std::string_view text) { log.write(text); },
                .cancel = job.stop.get_token(),
                .now = 0};
+  env.upstream = &options.upstream;
+  env.fetcher = options.fetcher.get();
   BuildRequest req;
   req.context_dir = job.context_dir;
   req.dockerfile_text = job.dockerfile_text;
