@@ -103,7 +103,7 @@ Res<storage::Digest> resolve_upstream(BuildEnv& env, const ImageSource& src, con
             ref.manifest_reference() + via + " into " + src.store_repository + "\n");
   }
   auto pulled = pull_image(env, *env.fetcher, image, ref.manifest_reference(), src.store_repository);
-  if (!pulled) return std::unexpected("pull \"" + std::string(text) + "\": " + pulled.error());
+  if (!pulled) return std::unexpected("pulling failed: " + pulled.error());
   return *pulled;
 }
 
