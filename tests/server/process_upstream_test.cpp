@@ -24,6 +24,7 @@
 #include "tests/builder/test_archive.hpp"
 #include "tests/server/http_client.hpp"
 #include "tests/server/process_harness.hpp"
+#include "tests/server/test_pki.hpp"
 
 namespace drydock::testing {
 namespace {
@@ -412,6 +413,54 @@ TEST_F(ProcessUpstream, WithAuthAnyBuilderPullsButTheMirrorIsNotReadable) {
   auto r = http_->get("/v2/" + repo + "/manifests/1", dev);
   EXPECT_TRUE(r.status == 401u || r.status == 403u || r.status == 404u) << r.status;
   EXPECT_EQ(http_->get("/v2/" + repo + "/manifests/1", basic("root", "root-pw")).status, 200u);
+}
+
+TEST_F(ProcessUpstream, StalledUpstreamTimesOut) {
+  // A socket that listens (the kernel completes connections) but never answers.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  std::string host = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  start_builder({{"pull_timeout_seconds", 1}});
+  auto started = std::chrono::steady_clock::now();
+  json j = build("FROM " + host + "/lib/busybox:1\n");
+  EXPECT_EQ(j["status"], "failed");
+  EXPECT_NE(error_of(j).find("reading from " + host), std::string::npos) << error_of(j);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 30s);
+  ::close(fd);
+}
+
+TEST_F(ProcessUpstream, HttpsUpstreamIsVerifiedAgainstTheConfiguredCa) {
+  // An upstream Drydock serving HTTPS (its image pushed over plain HTTP first).
+  fs::path up = dir_.path() / "up";
+  fs::create_directories(up);
+  {
+    ServerProcess plain(ServerProcess::serve_args(up), dir_.path() / "plain.log");
+    Client c(plain.port());
+    push_image(c, {}, "lib/busybox", image_, "1");
+  }
+  TestPki pki(dir_.path() / "pki");
+  Issued cert = pki.server_cert("upstream");
+  auto args = ServerProcess::serve_args(up);
+  args.insert(args.end(), {"--tls-cert", cert.cert.string(), "--tls-key", cert.key.string()});
+  upstream_ = std::make_unique<ServerProcess>(args, dir_.path() / "up.log");
+  std::string host = "127.0.0.1:" + std::to_string(upstream_->port());
+  // Loopback hosts default to http: a mirror entry names the https URL.
+  json mirrors = {{host, "https://" + host}};
+  start_builder({{"mirrors", mirrors}});
+  json j = build("FROM " + host + "/lib/busybox:1\n");
+  EXPECT_EQ(j["status"], "failed");
+  EXPECT_NE(error_of(j).find("TLS with " + host + " failed"), std::string::npos) << error_of(j);
+  builder_.reset();
+  start_builder(
+      {{"mirrors", mirrors}, {"registries", {{host, {{"ca_file", pki.ca_cert().string()}}}}}});
+  j = build("FROM " + host + "/lib/busybox:1\nRUN grep upstream /etc/passwd\n");
+  EXPECT_EQ(j["status"], "succeeded") << j.dump(2);
 }
 
 }  // namespace
