@@ -13,8 +13,8 @@
 
 #include "builder/archive_extract.hpp"
 #include "builder/image_ref.hpp"
-#include "builder/upstream_pull.hpp"
 #include "builder/layer_unpack.hpp"
+#include "builder/upstream_pull.hpp"
 
 namespace drydock::builder::exec_detail {
 namespace fs = std::filesystem;
@@ -102,7 +102,8 @@ Res<storage::Digest> resolve_upstream(BuildEnv& env, const ImageSource& src, con
     env.log("pulling " + src.registry + "/" + src.remote_repository + ":" +
             ref.manifest_reference() + via + " into " + src.store_repository + "\n");
   }
-  auto pulled = pull_image(env, *env.fetcher, image, ref.manifest_reference(), src.store_repository);
+  auto pulled =
+      pull_image(env, *env.fetcher, image, ref.manifest_reference(), src.store_repository);
   if (!pulled) return std::unexpected("pulling failed: " + pulled.error());
   return *pulled;
 }

@@ -37,8 +37,9 @@ class ImageFetcher {
   // GET /v2/<repository>/manifests/<reference> accepting OCI and Docker
   // manifest and index types. Errors (unreachable, denied, not found, larger
   // than `max_bytes`) say which registry and image.
-  virtual std::expected<FetchedManifest, std::string> fetch_manifest(
-      const UpstreamImage& image, std::string_view reference, std::size_t max_bytes) = 0;
+  virtual std::expected<FetchedManifest, std::string> fetch_manifest(const UpstreamImage& image,
+                                                                     std::string_view reference,
+                                                                     std::size_t max_bytes) = 0;
 
   // GET /v2/<repository>/blobs/<digest>, following redirects, each piece of
   // the body handed to `sink` as it arrives.

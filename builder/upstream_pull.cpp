@@ -33,9 +33,8 @@ bool is_manifest_type(std::string_view t) {
 }
 
 std::string describe(const UpstreamImage& image, std::string_view reference) {
-  std::string sep = reference.starts_with("sha") && reference.find(':') != std::string_view::npos
-                        ? "@"
-                        : ":";
+  std::string sep =
+      reference.starts_with("sha") && reference.find(':') != std::string_view::npos ? "@" : ":";
   return image.registry + "/" + image.repository + sep + std::string(reference);
 }
 
@@ -63,8 +62,8 @@ Res<Manifest> fetch_manifest(ImageFetcher& fetcher, const UpstreamImage& image,
   if (!got) return std::unexpected(got.error());
   Manifest m;
   auto expected = storage::parse_digest(reference);
-  m.digest = storage::digest_of(
-      got->bytes, expected ? expected->algorithm : storage::DigestAlgorithm::kSha256);
+  m.digest = storage::digest_of(got->bytes,
+                                expected ? expected->algorithm : storage::DigestAlgorithm::kSha256);
   // A manifest fetched by digest must hash to it (distribution-spec "Pulling
   // manifests": the client SHOULD verify); by tag, its digest is what we store.
   if (expected && *expected != m.digest) {
@@ -154,12 +153,14 @@ Res<void> store_manifest(BuildEnv& env, const std::string& repo, const Manifest&
                          const std::vector<storage::ManifestRef>& refs,
                          std::optional<std::string_view> tag) {
   auto put = env.blobs.put(m.bytes, m.digest);
-  if (!put) return std::unexpected("store manifest: " + std::string(storage::to_string(put.error())));
+  if (!put)
+    return std::unexpected("store manifest: " + std::string(storage::to_string(put.error())));
   for (const auto& r : refs) {
     if (r.kind != storage::RefKind::kBlob) continue;
     auto st = env.blobs.stat(r.digest);
     if (!st) return std::unexpected("stat " + r.digest.str());
-    if (auto l = env.meta.link_blob(repo, *st); !l) return std::unexpected("link " + r.digest.str());
+    if (auto l = env.meta.link_blob(repo, *st); !l)
+      return std::unexpected("link " + r.digest.str());
   }
   std::string artifact = m.doc.value("artifactType", "");
   if (artifact.empty() && m.doc.contains("config") && m.doc["config"].is_object()) {
@@ -167,11 +168,12 @@ Res<void> store_manifest(BuildEnv& env, const std::string& repo, const Manifest&
   }
   std::string annotations = m.doc.contains("annotations") ? m.doc["annotations"].dump() : "{}";
   std::int64_t now = env.now != 0 ? env.now : static_cast<std::int64_t>(::time(nullptr));
-  storage::ManifestRecord rec{repo,     m.digest,    m.media_type, m.bytes.size(),
+  storage::ManifestRecord rec{repo,         m.digest, m.media_type, m.bytes.size(),
                               std::nullopt, artifact, annotations,  now};
   auto r = env.meta.put_manifest(rec, refs, tag);
   if (!r) return std::unexpected("record manifest: " + std::string(storage::to_string(r.error())));
-  if (!r->missing.empty()) return std::unexpected("record manifest: missing " + r->missing[0].str());
+  if (!r->missing.empty())
+    return std::unexpected("record manifest: missing " + r->missing[0].str());
   return {};
 }
 

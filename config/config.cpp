@@ -103,8 +103,8 @@ void read_builder(const std::filesystem::path& file, const json& b, BuilderConfi
   check_keys(file, b, "builder.",
              {"enabled", "concurrency", "build_timeout_seconds", "step_timeout_seconds",
               "max_context_bytes", "max_extracted_bytes", "max_context_entries",
-              "memory_limit_bytes", "pids_limit", "runtime", "network", "max_queued",
-              "local_hosts", "mirrors", "registries", "pull", "pull_timeout_seconds"});
+              "memory_limit_bytes", "pids_limit", "runtime", "network", "max_queued", "local_hosts",
+              "mirrors", "registries", "pull", "pull_timeout_seconds"});
   read(file, b, "enabled", out.enabled);
   read(file, b, "concurrency", out.concurrency);
   read(file, b, "build_timeout_seconds", out.build_timeout_seconds);

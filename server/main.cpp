@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "config/config.hpp"
 #include "auth/authenticator.hpp"
 #include "builder/build_service.hpp"
+#include "config/config.hpp"
 #include "registry/registry.hpp"
 #include "server/admin_cli.hpp"
 #include "server/build_cli.hpp"
@@ -281,8 +281,8 @@ builder::BuildServiceOptions builder_options(const config::Config& c) {
   }
   o.upstream.mirrors.insert(b.mirrors.begin(), b.mirrors.end());
   if (b.pull) {
-    o.fetcher = std::make_shared<server::HttpImageFetcher>(server::RegistryFetcherOptions{
-        b.registries, std::chrono::seconds(b.pull_timeout_seconds)});
+    o.fetcher = std::make_shared<server::HttpImageFetcher>(
+        server::RegistryFetcherOptions{b.registries, std::chrono::seconds(b.pull_timeout_seconds)});
   }
   return o;
 }

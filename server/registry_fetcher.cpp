@@ -167,8 +167,7 @@ struct HttpImageFetcher::Call {
   std::string what;  // "127.0.0.1:5001/lib/busybox:1", for messages
 };
 
-HttpImageFetcher::HttpImageFetcher(RegistryFetcherOptions options)
-    : options_(std::move(options)) {}
+HttpImageFetcher::HttpImageFetcher(RegistryFetcherOptions options) : options_(std::move(options)) {}
 HttpImageFetcher::~HttpImageFetcher() = default;
 
 const config::UpstreamRegistryConfig* HttpImageFetcher::registry_config(
@@ -219,8 +218,8 @@ std::expected<std::string, std::string> HttpImageFetcher::authorize(Call& call,
   }
   auto url = token_url(*challenge, call.repository);
   if (!url) return std::unexpected(call.what + ": " + url.error());
-  if (auto t = check_transport(*url, registry_config(url->authority) ? registry_config(url->authority)
-                                                                      : cfg);
+  if (auto t = check_transport(
+          *url, registry_config(url->authority) ? registry_config(url->authority) : cfg);
       !t) {
     return std::unexpected(call.what + ": token endpoint: " + t.error());
   }
@@ -231,14 +230,13 @@ std::expected<std::string, std::string> HttpImageFetcher::authorize(Call& call,
   auto got = exchange(*url, x);
   if (!got) return std::unexpected(call.what + ": token endpoint: " + got.error());
   if (got->status == 401 || got->status == 403) {
-    return std::unexpected(call.what + ": " + call.registry_authority +
-                           " refused the credentials" +
+    return std::unexpected(call.what + ": " + call.registry_authority + " refused the credentials" +
                            (have_creds ? " configured for it" : " (none configured)") +
                            excerpt(*got));
   }
   if (got->status != 200) {
-    return std::unexpected(call.what + ": token endpoint answered " +
-                           std::to_string(got->status) + excerpt(*got));
+    return std::unexpected(call.what + ": token endpoint answered " + std::to_string(got->status) +
+                           excerpt(*got));
   }
   auto token = parse_token_answer(got->body);
   if (!token) return std::unexpected(call.what + ": " + token.error());
@@ -258,7 +256,8 @@ std::expected<HttpReply, std::string> HttpImageFetcher::get(Call& call) {
   for (int hop = 0; hop <= kMaxRedirects; ++hop) {
     bool same_host = call.url.authority == call.registry_authority;
     const auto* hop_cfg = same_host ? cfg : registry_config(call.url.authority);
-    if (auto t = check_transport(call.url, hop_cfg); !t) return std::unexpected(call.what + ": " + t.error());
+    if (auto t = check_transport(call.url, hop_cfg); !t)
+      return std::unexpected(call.what + ": " + t.error());
     Exchange x{.accept = call.accept,
                // Credentials stay with the registry: a redirect elsewhere
                // (object storage with a signed URL) gets none.
@@ -289,14 +288,12 @@ std::expected<HttpReply, std::string> HttpImageFetcher::get(Call& call) {
     }
     return reply;
   }
-  return std::unexpected(call.what + ": more than " + std::to_string(kMaxRedirects) +
-                         " redirects");
+  return std::unexpected(call.what + ": more than " + std::to_string(kMaxRedirects) + " redirects");
 }
 
 namespace {
 
-std::string status_error(const std::string& what, const std::string& registry,
-                         const HttpReply& r) {
+std::string status_error(const std::string& what, const std::string& registry, const HttpReply& r) {
   if (r.status == 404) return what + ": not found in " + registry;
   if (r.status == 401 || r.status == 403) {
     return what + ": " + registry + " denied access (check builder.registries)" + excerpt(r);
@@ -310,8 +307,7 @@ std::expected<builder::FetchedManifest, std::string> HttpImageFetcher::fetch_man
     const builder::UpstreamImage& image, std::string_view reference, std::size_t max_bytes) {
   Call call;
   call.what = image.registry + "/" + image.repository +
-              (reference.find(':') != std::string_view::npos ? "@" : ":") +
-              std::string(reference);
+              (reference.find(':') != std::string_view::npos ? "@" : ":") + std::string(reference);
   auto base = base_url(image, registry_config(image.registry));
   if (!base) return std::unexpected(call.what + ": " + base.error());
   call.url = *base;

@@ -54,9 +54,8 @@ std::string HttpUrl::text() const {
 
 std::expected<HttpUrl, std::string> parse_http_url(std::string_view url) {
   std::string_view rest = url;
-  auto path = rest.find_first_of("/?", rest.find("://") == std::string_view::npos
-                                           ? 0
-                                           : rest.find("://") + 3);
+  auto path = rest.find_first_of(
+      "/?", rest.find("://") == std::string_view::npos ? 0 : rest.find("://") + 3);
   std::string_view origin = rest.substr(0, path);
   auto parsed = parse_server_url(origin);  // scheme, host, port
   if (!parsed) return std::unexpected(parsed.error());
@@ -150,8 +149,8 @@ std::expected<HttpUrl, std::string> token_url(const AuthChallenge& challenge,
   }
   // Our own scope, not the challenge's: a pull needs only pull, and asking
   // for more (push) could be refused outright.
-  query += std::string(query.empty() ? "" : "&") + "scope=" +
-           url_encode("repository:" + std::string(repository) + ":pull");
+  query += std::string(query.empty() ? "" : "&") +
+           "scope=" + url_encode("repository:" + std::string(repository) + ":pull");
   url->target += (url->target.find('?') == std::string::npos ? "?" : "&") + query;
   return url;
 }

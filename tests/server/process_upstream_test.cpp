@@ -9,10 +9,10 @@
 #include <arpa/inet.h>
 #include <crypt.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,7 +88,8 @@ Image busybox_image(const fs::path& scratch) {
     l.symlink = "busybox";
     entries.push_back(l);
   }
-  entries.push_back(entry("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nupstream:x:7:7::/:/bin/sh\n"));
+  entries.push_back(
+      entry("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nupstream:x:7:7::/:/bin/sh\n"));
   Image img;
   img.layer = archive_bytes(scratch / "layer.tar", entries);
   json cfg = {{"architecture", "amd64"},
@@ -179,7 +180,8 @@ class ReferenceRegistry {
  public:
   ReferenceRegistry(const fs::path& dir, const std::string& user, const std::string& password) {
     char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-    if (!crypt_gensalt_rn("$2b$", 5, nullptr, 0, salt, sizeof salt)) throw std::runtime_error("salt");
+    if (!crypt_gensalt_rn("$2b$", 5, nullptr, 0, salt, sizeof salt))
+      throw std::runtime_error("salt");
     struct crypt_data cd {};
     const char* hash = crypt_r(password.c_str(), salt, &cd);
     if (!hash || hash[0] == '*') throw std::runtime_error("bcrypt unavailable");
@@ -300,9 +302,10 @@ class ProcessUpstream : public ::testing::Test {
 
 TEST_F(ProcessUpstream, PullsWithTheTokenFlowAndReusesWithoutTheNetwork) {
   start_upstream();
-  start_builder({{"registries", {{upstream_host_, {{"username", "admin"}, {"password", "admin-pw"}}}}}});
-  json j = build("FROM " + upstream_host_ +
-                 "/lib/busybox:1\nRUN grep upstream /etc/passwd > /found\n");
+  start_builder(
+      {{"registries", {{upstream_host_, {{"username", "admin"}, {"password", "admin-pw"}}}}}});
+  json j =
+      build("FROM " + upstream_host_ + "/lib/busybox:1\nRUN grep upstream /etc/passwd > /found\n");
   ASSERT_EQ(j["status"], "succeeded") << j.dump(2);
   EXPECT_NE(j["log"].get<std::string>().find("pulling " + upstream_host_ + "/lib/busybox:1"),
             std::string::npos)
@@ -338,7 +341,8 @@ TEST_F(ProcessUpstream, PullsWithTheTokenFlowAndReusesWithoutTheNetwork) {
 
 TEST_F(ProcessUpstream, BadCredentialsAndMissingImagesFailClearly) {
   start_upstream();
-  start_builder({{"registries", {{upstream_host_, {{"username", "admin"}, {"password", "wrong"}}}}}});
+  start_builder(
+      {{"registries", {{upstream_host_, {{"username", "admin"}, {"password", "wrong"}}}}}});
   json j = build("FROM " + upstream_host_ + "/lib/busybox:1\n");
   EXPECT_EQ(j["status"], "failed");
   EXPECT_NE(error_of(j).find("refused the credentials configured for it"), std::string::npos)
@@ -351,13 +355,15 @@ TEST_F(ProcessUpstream, BadCredentialsAndMissingImagesFailClearly) {
   EXPECT_EQ(j["status"], "failed");
   EXPECT_NE(error_of(j).find(upstream_host_), std::string::npos) << error_of(j);
   builder_.reset();
-  start_builder({{"registries", {{upstream_host_, {{"username", "admin"}, {"password", "admin-pw"}}}}}});
+  start_builder(
+      {{"registries", {{upstream_host_, {{"username", "admin"}, {"password", "admin-pw"}}}}}});
   j = build("FROM " + upstream_host_ + "/lib/nothere:1\n");
   EXPECT_EQ(j["status"], "failed");
   EXPECT_NE(error_of(j).find("not found in " + upstream_host_), std::string::npos) << error_of(j);
   // Nothing half-pulled is left tagged.
-  EXPECT_EQ(http_->get("/v2/upstream/127.0.0.1_" + std::to_string(upstream_->port()) +
-                       "/lib/nothere/tags/list")
+  EXPECT_EQ(http_
+                ->get("/v2/upstream/127.0.0.1_" + std::to_string(upstream_->port()) +
+                      "/lib/nothere/tags/list")
                 .status,
             404u);
 }
@@ -393,8 +399,9 @@ TEST_F(ProcessUpstream, WithAuthAnyBuilderPullsButTheMirrorIsNotReadable) {
   start_upstream();
   ::setenv("DRYDOCK_ADMIN_USER", "root", 1);
   ::setenv("DRYDOCK_ADMIN_PASSWORD", "root-pw", 1);
-  start_builder({{"registries", {{upstream_host_, {{"username", "admin"}, {"password", "admin-pw"}}}}}},
-                {"--auth"});
+  start_builder(
+      {{"registries", {{upstream_host_, {{"username", "admin"}, {"password", "admin-pw"}}}}}},
+      {"--auth"});
   ::unsetenv("DRYDOCK_ADMIN_USER");
   ::unsetenv("DRYDOCK_ADMIN_PASSWORD");
   auto cli = [&](std::vector<std::string> args, std::optional<std::string> in = std::nullopt) {
