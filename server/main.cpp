@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include "config/config.hpp"
 #include "auth/authenticator.hpp"
 #include "builder/build_service.hpp"
-#include "config/config.hpp"
 #include "registry/registry.hpp"
 #include "server/admin_cli.hpp"
 #include "server/build_cli.hpp"
