@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <expected>
 #include <functional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 
@@ -36,16 +37,19 @@ class ImageFetcher {
 
   // GET /v2/<repository>/manifests/<reference> accepting OCI and Docker
   // manifest and index types. Errors (unreachable, denied, not found, larger
-  // than `max_bytes`) say which registry and image.
+  // than `max_bytes`) say which registry and image. Both calls give up soon
+  // after `cancel` is triggered, even while waiting on the network.
   virtual std::expected<FetchedManifest, std::string> fetch_manifest(const UpstreamImage& image,
                                                                      std::string_view reference,
-                                                                     std::size_t max_bytes) = 0;
+                                                                     std::size_t max_bytes,
+                                                                     std::stop_token cancel) = 0;
 
   // GET /v2/<repository>/blobs/<digest>, following redirects, each piece of
   // the body handed to `sink` as it arrives.
   virtual std::expected<void, std::string> fetch_blob(const UpstreamImage& image,
                                                       const storage::Digest& digest,
-                                                      const BlobSink& sink) = 0;
+                                                      const BlobSink& sink,
+                                                      std::stop_token cancel) = 0;
 };
 
 }  // namespace drydock::builder

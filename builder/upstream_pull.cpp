@@ -56,9 +56,9 @@ std::string media_type_of(const json& doc, std::string_view content_type) {
   return ct.empty() ? "application/vnd.oci.image.manifest.v1+json" : ct;
 }
 
-Res<Manifest> fetch_manifest(ImageFetcher& fetcher, const UpstreamImage& image,
+Res<Manifest> fetch_manifest(BuildEnv& env, ImageFetcher& fetcher, const UpstreamImage& image,
                              std::string_view reference) {
-  auto got = fetcher.fetch_manifest(image, reference, kMaxManifestBytes);
+  auto got = fetcher.fetch_manifest(image, reference, kMaxManifestBytes, env.cancel);
   if (!got) return std::unexpected(got.error());
   Manifest m;
   auto expected = storage::parse_digest(reference);
@@ -134,7 +134,7 @@ Res<void> pull_blob(BuildEnv& env, ImageFetcher& fetcher, const UpstreamImage& i
     }
     return {};
   };
-  auto fetched = fetcher.fetch_blob(image, d.digest, sink);
+  auto fetched = fetcher.fetch_blob(image, d.digest, sink, env.cancel);
   fd.reset();
   auto fail = [&](std::string msg) -> Res<void> {
     std::error_code ec;
@@ -207,7 +207,7 @@ std::expected<storage::Digest, std::string> pull_image(BuildEnv& env, ImageFetch
   const std::string what = describe(image, reference);
   std::optional<std::string_view> tag;
   if (!storage::parse_digest(reference)) tag = reference;
-  auto top = fetch_manifest(fetcher, image, reference);
+  auto top = fetch_manifest(env, fetcher, image, reference);
   if (!top) return std::unexpected(top.error());
   if (is_manifest_type(top->media_type)) {
     auto r = pull_manifest_content(env, fetcher, image, store_repository, *top, tag, what);
@@ -216,7 +216,7 @@ std::expected<storage::Digest, std::string> pull_image(BuildEnv& env, ImageFetch
   }
   auto child_digest = amd64_entry(*top, what);
   if (!child_digest) return std::unexpected(child_digest.error());
-  auto child = fetch_manifest(fetcher, image, child_digest->str());
+  auto child = fetch_manifest(env, fetcher, image, child_digest->str());
   if (!child) return std::unexpected(child.error());
   if (!is_manifest_type(child->media_type)) {
     return std::unexpected(what + ": the linux/amd64 entry is not an image manifest");

@@ -41,18 +41,6 @@ constexpr const char* kManifestAccept =
     "application/vnd.docker.distribution.manifest.v2+json, "
     "application/vnd.docker.distribution.manifest.list.v2+json";
 
-// Runs one asynchronous operation to completion on `ioc`: the streams'
-// expiry (tcp_stream::expires_after) is how every step gets a timeout,
-// which Beast's synchronous calls lack.
-template <class Start>
-error_code run_op(net::io_context& ioc, Start&& start) {
-  error_code result = net::error::operation_aborted;
-  start([&](error_code ec, auto&&...) { result = ec; });
-  ioc.restart();
-  ioc.run();
-  return result;
-}
-
 // What one request needs besides the URL.
 struct Exchange {
   std::string accept;
@@ -61,7 +49,44 @@ struct Exchange {
   std::size_t max_body = 0;                 // else kept up to this size
   std::chrono::seconds timeout{60};
   std::filesystem::path ca_file;
+  std::stop_token cancel;
 };
+
+constexpr std::chrono::milliseconds kCancelPoll{100};
+
+// Runs one asynchronous operation on `lowest` (or a stream over it) to
+// completion on `ioc`. The stream's expiry is how every step gets a timeout,
+// which Beast's synchronous calls lack; `x.cancel` is polled meanwhile and
+// cancels the operation, so a cancelled build never waits on a stalled
+// registry.
+template <class Start>
+error_code run_op(net::io_context& ioc, beast::tcp_stream& lowest, const Exchange& x,
+                  Start&& start) {
+  error_code result = net::error::operation_aborted;
+  bool done = false;
+  lowest.expires_after(x.timeout);
+  start([&](error_code ec, auto&&...) {
+    result = ec;
+    done = true;
+  });
+  ioc.restart();
+  bool cancelled = false;
+  while (!done && !ioc.stopped()) {
+    ioc.run_for(kCancelPoll);
+    if (!done && !cancelled && x.cancel.stop_requested()) {
+      lowest.cancel();  // the handler runs with operation_aborted
+      cancelled = true;
+    }
+  }
+  return result;
+}
+
+// The message for a failed step: "cancelled" when the build was.
+std::string io_error(std::string_view what, const std::string& authority, const Exchange& x,
+                     error_code ec) {
+  if (x.cancel.stop_requested()) return "cancelled";
+  return std::string(what) + authority + ": " + ec.message();
+}
 
 template <class Stream>
 std::expected<HttpReply, std::string> exchange_on(net::io_context& ioc, Stream& stream,
@@ -72,15 +97,13 @@ std::expected<HttpReply, std::string> exchange_on(net::io_context& ioc, Stream& 
   req.set(http::field::user_agent, "drydock");
   if (!x.accept.empty()) req.set(http::field::accept, x.accept);
   if (!x.authorization.empty()) req.set(http::field::authorization, x.authorization);
-  lowest.expires_after(x.timeout);
-  auto ec = run_op(ioc, [&](auto h) { http::async_write(stream, req, h); });
-  if (ec) return std::unexpected("sending to " + url.authority + ": " + ec.message());
+  auto ec = run_op(ioc, lowest, x, [&](auto h) { http::async_write(stream, req, h); });
+  if (ec) return std::unexpected(io_error("sending to ", url.authority, x, ec));
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(boost::none);  // streamed or capped below
-  lowest.expires_after(x.timeout);
-  ec = run_op(ioc, [&](auto h) { http::async_read_header(stream, buffer, parser, h); });
-  if (ec) return std::unexpected("reading from " + url.authority + ": " + ec.message());
+  ec = run_op(ioc, lowest, x, [&](auto h) { http::async_read_header(stream, buffer, parser, h); });
+  if (ec) return std::unexpected(io_error("reading from ", url.authority, x, ec));
   const auto& head = parser.get();
   HttpReply reply{.status = head.result_int(),
                   .content_type = std::string(head[http::field::content_type]),
@@ -92,10 +115,9 @@ std::expected<HttpReply, std::string> exchange_on(net::io_context& ioc, Stream& 
   while (!parser.is_done()) {
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
-    lowest.expires_after(x.timeout);
-    ec = run_op(ioc, [&](auto h) { http::async_read_some(stream, buffer, parser, h); });
+    ec = run_op(ioc, lowest, x, [&](auto h) { http::async_read_some(stream, buffer, parser, h); });
     if (ec == http::error::need_buffer) ec = {};
-    if (ec) return std::unexpected("reading from " + url.authority + ": " + ec.message());
+    if (ec) return std::unexpected(io_error("reading from ", url.authority, x, ec));
     std::string_view got(piece.data(), piece.size() - parser.get().body().size);
     if (to_sink) {
       if (auto r = (*x.sink)(got); !r) return std::unexpected(r.error());
@@ -120,9 +142,8 @@ std::expected<HttpReply, std::string> exchange(const HttpUrl& url, const Exchang
   auto endpoints = resolver.resolve(url.host, url.port, ec);
   if (ec) return std::unexpected("cannot resolve " + url.host + ": " + ec.message());
   beast::tcp_stream tcp_stream(ioc);
-  tcp_stream.expires_after(x.timeout);
-  ec = run_op(ioc, [&](auto h) { tcp_stream.async_connect(endpoints, h); });
-  if (ec) return std::unexpected("cannot connect to " + url.authority + ": " + ec.message());
+  ec = run_op(ioc, tcp_stream, x, [&](auto h) { tcp_stream.async_connect(endpoints, h); });
+  if (ec) return std::unexpected(io_error("cannot connect to ", url.authority, x, ec));
   if (!url.tls) return exchange_on(ioc, tcp_stream, tcp_stream, url, x);
   ssl::context ctx(ssl::context::tls_client);
   ctx.set_default_verify_paths(ec);
@@ -136,9 +157,12 @@ std::expected<HttpReply, std::string> exchange(const HttpUrl& url, const Exchang
   net::ip::make_address(url.host, addr_ec);
   if (addr_ec) SSL_set_tlsext_host_name(tls.native_handle(), url.host.c_str());  // SNI: names only
   tls.set_verify_callback(ssl::host_name_verification(url.host));
-  tls.next_layer().expires_after(x.timeout);
-  ec = run_op(ioc, [&](auto h) { tls.async_handshake(ssl::stream_base::client, h); });
-  if (ec) return std::unexpected("TLS with " + url.authority + " failed: " + ec.message());
+  ec = run_op(ioc, tls.next_layer(), x,
+              [&](auto h) { tls.async_handshake(ssl::stream_base::client, h); });
+  if (ec) {
+    if (x.cancel.stop_requested()) return std::unexpected("cancelled");
+    return std::unexpected("TLS with " + url.authority + " failed: " + ec.message());
+  }
   return exchange_on(ioc, tls, tls.next_layer(), url, x);
 }
 
@@ -165,6 +189,7 @@ struct HttpImageFetcher::Call {
   const builder::BlobSink* sink = nullptr;
   std::size_t max_body = 0;
   std::string what;  // "127.0.0.1:5001/lib/busybox:1", for messages
+  std::stop_token cancel;
 };
 
 HttpImageFetcher::HttpImageFetcher(RegistryFetcherOptions options) : options_(std::move(options)) {}
@@ -226,7 +251,8 @@ std::expected<std::string, std::string> HttpImageFetcher::authorize(Call& call,
   Exchange x{.authorization = basic,
              .max_body = kMaxErrorBody,
              .timeout = options_.timeout,
-             .ca_file = cfg ? cfg->ca_file : std::filesystem::path()};
+             .ca_file = cfg ? cfg->ca_file : std::filesystem::path(),
+             .cancel = call.cancel};
   auto got = exchange(*url, x);
   if (!got) return std::unexpected(call.what + ": token endpoint: " + got.error());
   if (got->status == 401 || got->status == 403) {
@@ -265,7 +291,8 @@ std::expected<HttpReply, std::string> HttpImageFetcher::get(Call& call) {
                .sink = call.sink,
                .max_body = call.max_body,
                .timeout = options_.timeout,
-               .ca_file = hop_cfg ? hop_cfg->ca_file : std::filesystem::path()};
+               .ca_file = hop_cfg ? hop_cfg->ca_file : std::filesystem::path(),
+               .cancel = call.cancel};
     auto reply = exchange(call.url, x);
     if (!reply) return std::unexpected(call.what + ": " + reply.error());
     if (reply->status == 401 && same_host && !authorized_now) {
@@ -304,8 +331,10 @@ std::string status_error(const std::string& what, const std::string& registry, c
 }  // namespace
 
 std::expected<builder::FetchedManifest, std::string> HttpImageFetcher::fetch_manifest(
-    const builder::UpstreamImage& image, std::string_view reference, std::size_t max_bytes) {
+    const builder::UpstreamImage& image, std::string_view reference, std::size_t max_bytes,
+    std::stop_token cancel) {
   Call call;
+  call.cancel = std::move(cancel);
   call.what = image.registry + "/" + image.repository +
               (reference.find(':') != std::string_view::npos ? "@" : ":") + std::string(reference);
   auto base = base_url(image, registry_config(image.registry));
@@ -326,8 +355,10 @@ std::expected<builder::FetchedManifest, std::string> HttpImageFetcher::fetch_man
 
 std::expected<void, std::string> HttpImageFetcher::fetch_blob(const builder::UpstreamImage& image,
                                                               const storage::Digest& digest,
-                                                              const builder::BlobSink& sink) {
+                                                              const builder::BlobSink& sink,
+                                                              std::stop_token cancel) {
   Call call;
+  call.cancel = std::move(cancel);
   call.what = image.registry + "/" + image.repository + "@" + digest.str();
   auto base = base_url(image, registry_config(image.registry));
   if (!base) return std::unexpected(call.what + ": " + base.error());

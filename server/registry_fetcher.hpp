@@ -42,11 +42,12 @@ class HttpImageFetcher final : public builder::ImageFetcher {
   ~HttpImageFetcher() override;
 
   std::expected<builder::FetchedManifest, std::string> fetch_manifest(
-      const builder::UpstreamImage& image, std::string_view reference,
-      std::size_t max_bytes) override;
+      const builder::UpstreamImage& image, std::string_view reference, std::size_t max_bytes,
+      std::stop_token cancel) override;
   std::expected<void, std::string> fetch_blob(const builder::UpstreamImage& image,
                                               const storage::Digest& digest,
-                                              const builder::BlobSink& sink) override;
+                                              const builder::BlobSink& sink,
+                                              std::stop_token cancel) override;
 
  private:
   struct Call;

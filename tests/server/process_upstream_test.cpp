@@ -439,6 +439,25 @@ TEST_F(ProcessUpstream, StalledUpstreamTimesOut) {
   EXPECT_EQ(j["status"], "failed");
   EXPECT_NE(error_of(j).find("reading from " + host), std::string::npos) << error_of(j);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 30s);
+  // With a long timeout, cancelling the build ends the stalled pull at once.
+  builder_.reset();
+  start_builder({{"pull_timeout_seconds", 600}});
+  std::string ctx = archive_bytes(dir_.path() / "ctx.tar",
+                                  {entry("Dockerfile", "FROM " + host + "/lib/busybox:1\n")});
+  auto r = http_->post("/builds?t=out/stalled:1", ctx);
+  ASSERT_EQ(r.status, 202u) << r.body;
+  std::string id = r.json()["id"];
+  for (int i = 0;
+       i < 100 && http_->get("/builds/" + id + "/logs").body.find("pulling") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  std::this_thread::sleep_for(300ms);  // into the read
+  started = std::chrono::steady_clock::now();
+  r = http_->del("/builds/" + id);
+  EXPECT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json()["status"], "cancelled") << r.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
   ::close(fd);
 }
 
