@@ -96,6 +96,51 @@ class LogFile {
   bool truncated_ = false;
 };
 
+// `text` with every secret value of the build replaced: a step that prints a
+// secret does not put it in the log. (A value split across two output
+// chunks can slip through; values shorter than 4 bytes are left alone.)
+std::string redact(std::string_view text, const Secrets& secrets) {
+  std::string out(text);
+  for (const auto& [id, value] : secrets) {
+    if (value.size() < 4) continue;
+    for (auto p = out.find(value); p != std::string::npos; p = out.find(value, p)) {
+      out.replace(p, value.size(), "[secret " + id + "]");
+      p += id.size() + 9;
+    }
+  }
+  return out;
+}
+
+// Removes the least recently used RUN --mount=type=cache directories until
+// their total size is within `max` (0: unbounded).
+void trim_cache_mounts(const fs::path& dir, std::uint64_t max) {
+  if (max == 0) return;
+  struct Entry {
+    fs::path path;
+    fs::file_time_type used;
+    std::uint64_t bytes = 0;
+  };
+  std::vector<Entry> entries;
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& d : fs::directory_iterator(dir, ec)) {
+    Entry e{d.path(), fs::last_write_time(d.path(), ec), 0};
+    for (auto it = fs::recursive_directory_iterator(d.path(), ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->is_regular_file(ec) && !it->is_symlink(ec)) e.bytes += it->file_size(ec);
+    }
+    total += e.bytes;
+    entries.push_back(std::move(e));
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.used < b.used; });
+  for (const auto& e : entries) {
+    if (total <= max) break;
+    (void)remove_tree(e.path);
+    total -= std::min(total, e.bytes);
+  }
+}
+
 // Detaches every mount at or below `root`, deepest first (from
 // /proc/self/mountinfo): views and rootfs mounts a killed server left.
 void unmount_below(const fs::path& root) {
@@ -121,6 +166,7 @@ struct Job {
   fs::path context_dir;
   std::string dockerfile_text;
   PullCheck may_pull;
+  Secrets secrets;
   std::stop_source stop;
   Stop why = Stop::kNone;  // under Impl::mu
   bool running = false;    // under Impl::mu
@@ -131,7 +177,11 @@ struct Job {
 
 struct BuildService::Impl {
   Impl(BuildServiceOptions o, storage::BlobStore& b, storage::MetadataStore& m)
-      : options(std::move(o)), blobs(b), meta(m), store(options.metadata_db, options.root / "logs") {}
+      : options(std::move(o)),
+        blobs(b),
+        meta(m),
+        store(options.metadata_db, options.root / "logs"),
+        cache(options.metadata_db, options.cache_max_bytes) {}
 
   void worker();
   void run_job(Job& job);
@@ -142,6 +192,7 @@ struct BuildService::Impl {
   storage::BlobStore& blobs;
   storage::MetadataStore& meta;
   BuildStore store;
+  BuildCache cache;
   std::unique_ptr<OverlaySnapshotter> snapshots;
   std::unique_ptr<Runtime> runtime;
   std::string unavailable;  // the snapshotter could not open: no builds at all
@@ -153,6 +204,7 @@ struct BuildService::Impl {
   std::deque<std::shared_ptr<Job>> queue;
   std::map<std::string, std::shared_ptr<Job>, std::less<>> active;  // queued and running
   bool stopping = false;
+  std::chrono::steady_clock::time_point last_trim{};
   std::vector<std::thread> workers;
 };
 
@@ -180,6 +232,18 @@ void BuildService::Impl::discard_context(const Job& job) {
 void BuildService::Impl::finish(Job& job, BuildStatus status, std::string_view digest,
                                 std::string_view error) {
   discard_context(job);  // first: a finished build has left nothing behind
+  {
+    // Cache directories are trimmed while no other build may be using them.
+    std::unique_lock lock(mu);
+    bool alone = std::count_if(active.begin(), active.end(),
+                               [](const auto& kv) { return kv.second->running; }) <= 1;
+    // Walking the cache directories costs time: at most once a minute.
+    auto t = std::chrono::steady_clock::now();
+    bool due = t - last_trim > std::chrono::minutes(1);
+    if (alone && due) last_trim = t;
+    lock.unlock();
+    if (alone && due) trim_cache_mounts(options.root / "cache-mounts", options.cache_max_bytes);
+  }
   (void)store.mark_finished(job.id, status, digest, error, now());
   std::lock_guard lock(mu);
   job.done = true;
@@ -220,7 +284,9 @@ void BuildService::Impl::run_job(Job& job) {
                .allow_host_network = options.network == NetworkMode::kHost,
                .default_network = options.network,
                .may_pull = job.may_pull,
-               .log = [&log](std::string_view text) { log.write(text); },
+               .cache = &cache,
+               .cache_mount_dir = options.root / "cache-mounts",
+               .log = [&log, &job](std::string_view text) { log.write(redact(text, job.secrets)); },
                .cancel = job.stop.get_token(),
                .now = 0};
   env.upstream = &options.upstream;
@@ -232,6 +298,8 @@ void BuildService::Impl::run_job(Job& job) {
   req.target = job.params.target;
   req.build_args = job.params.build_args;
   req.no_cache = job.params.no_cache;
+  req.no_cache_filter = job.params.no_cache_filter;
+  req.secrets = job.secrets;
   for (const auto& t : job.params.tags) req.targets.push_back(parse_target(t));
 
   auto started = std::chrono::steady_clock::now();
@@ -281,7 +349,8 @@ std::unique_ptr<BuildService> BuildService::open(BuildServiceOptions options,
                                                  storage::BlobStore& blobs,
                                                  storage::MetadataStore& meta) {
   fs::path root = options.root;
-  for (const char* dir : {"uploads", "contexts", "work", "snapshots", "runc", "logs"}) {
+  for (const char* dir :
+       {"uploads", "contexts", "work", "snapshots", "runc", "logs", "cache-mounts"}) {
     fs::create_directories(root / dir);
   }
   auto impl = std::make_unique<Impl>(std::move(options), blobs, meta);
@@ -352,7 +421,8 @@ fs::path BuildService::upload_path() const {
 
 std::expected<BuildRecord, SubmitError> BuildService::submit(BuildParams params,
                                                              const fs::path& upload,
-                                                             PullCheck may_pull) {
+                                                             PullCheck may_pull,
+                                                             Secrets secrets) {
   auto& i = *impl_;
   struct RemoveUpload {
     const fs::path& p;
@@ -392,6 +462,7 @@ std::expected<BuildRecord, SubmitError> BuildService::submit(BuildParams params,
   }
   job->dockerfile_text = std::move(*extracted->dockerfile);
   job->may_pull = std::move(may_pull);
+  job->secrets = std::move(secrets);
   job->params = params;
   auto rec = i.store.create(std::move(params), now());
   if (!rec) {
@@ -500,6 +571,7 @@ nlohmann::json record_json(const BuildRecord& r) {
             {"target", r.params.target},
             {"build_args", json::object()},
             {"no_cache", r.params.no_cache},
+            {"no_cache_filter", r.params.no_cache_filter},
             {"user", r.params.user},
             {"created", rfc3339(r.created)}};
   for (const auto& [k, v] : r.params.build_args) j["build_args"][k] = v;

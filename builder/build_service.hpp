@@ -16,6 +16,7 @@
 //   work/       the executor's scratch files
 //   snapshots/  the overlay snapshotter (base layers unpacked once, reused)
 //   runc/       the OCI runtime's state and bundles
+//   cache-mounts/  RUN --mount=type=cache directories, one per id
 //   logs/       one <id>.log per build
 
 #include <chrono>
@@ -23,6 +24,7 @@
 #include <expected>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +51,7 @@ struct BuildServiceOptions {
   std::chrono::milliseconds step_timeout{0};  // 0: none
   std::uint64_t max_extracted_bytes = 8ULL << 30;
   std::uint64_t max_context_entries = 1'000'000;
+  std::uint64_t cache_max_bytes = 20ULL << 30;  // the step cache's layers; 0: unbounded
   Limits limits;
   // kNone: no network in RUN, --network=host refused. kHost: RUN uses the
   // host's network, and --network=host is allowed.
@@ -80,6 +83,9 @@ struct LogRead {
 // Whether the build may read images of `repository`; empty: all of them.
 using PullCheck = std::function<bool(std::string_view repository)>;
 
+// RUN --mount=type=secret values by id: kept in memory for the build only.
+using Secrets = std::map<std::string, std::string, std::less<>>;
+
 class BuildService {
  public:
   // Creates the directories, opens the build records (marking builds a
@@ -105,7 +111,7 @@ class BuildService {
   // off the network threads.
   std::expected<BuildRecord, SubmitError> submit(BuildParams params,
                                                  const std::filesystem::path& upload,
-                                                 PullCheck may_pull = {});
+                                                 PullCheck may_pull = {}, Secrets secrets = {});
 
   storage::Result<std::optional<BuildRecord>> get(std::string_view id);
   storage::Result<std::vector<BuildRecord>> list(std::size_t limit);

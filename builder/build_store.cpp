@@ -50,7 +50,8 @@ std::string params_json(const BuildParams& p) {
   json args = json::array();
   for (const auto& [k, v] : p.build_args) args.push_back(json::array({k, v}));
   return json{{"tags", p.tags},     {"dockerfile", p.dockerfile}, {"target", p.target},
-              {"build_args", args}, {"no_cache", p.no_cache},     {"user", p.user}}
+              {"build_args", args}, {"no_cache", p.no_cache},     {"user", p.user},
+              {"no_cache_filter", p.no_cache_filter}}
       .dump();
 }
 
@@ -67,6 +68,7 @@ BuildParams params_from_json(std::string_view text) {
     }
   }
   p.no_cache = j.value("no_cache", false);
+  p.no_cache_filter = j.value("no_cache_filter", std::vector<std::string>{});
   p.user = j.value("user", std::string());
   return p;
 }

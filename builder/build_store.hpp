@@ -33,6 +33,7 @@ struct BuildParams {
   std::string target;
   std::vector<std::pair<std::string, std::string>> build_args;
   bool no_cache = false;
+  std::vector<std::string> no_cache_filter;  // stages that ignore the cache
   std::string user;  // who asked ("" with auth off)
   bool operator==(const BuildParams&) const = default;
 };

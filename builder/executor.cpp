@@ -51,6 +51,20 @@ StepRes<Variables> global_args(const BuildCtx& b) {
 }
 
 // Stages the target needs, by index.
+// The from= of a raw RUN --mount value, if it has one.
+std::optional<std::string> mount_from(std::string_view raw) {
+  std::size_t start = 0;
+  while (start < raw.size()) {
+    auto comma = raw.find(',', start);
+    auto field = raw.substr(start, comma == std::string_view::npos ? std::string_view::npos
+                                                                   : comma - start);
+    if (field.starts_with("from=") && field.size() > 5) return std::string(field.substr(5));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return std::nullopt;
+}
+
 StepRes<std::set<std::size_t>> needed_stages(const BuildCtx& b, const Variables& globals,
                                              std::size_t target) {
   std::set<std::size_t> need;
@@ -73,15 +87,24 @@ StepRes<std::set<std::size_t>> needed_stages(const BuildCtx& b, const Variables&
           steps.push_back(o->trigger.get());
       }
     }
+    // Sources in other stages: COPY --from and RUN --mount=...,from=.
+    std::vector<std::pair<std::string, std::string>> froms;  // (what, raw name)
     for (const Instruction* ins : steps) {
-      const auto* c = std::get_if<CopyCommand>(&ins->command);
-      if (!c || c->from.empty()) continue;
-      auto from = expand_in(globals, b.df.escape, c->from);
+      if (const auto* c = std::get_if<CopyCommand>(&ins->command); c && !c->from.empty()) {
+        froms.emplace_back("COPY --from=", c->from);
+      }
+      if (const auto* r = std::get_if<RunCommand>(&ins->command)) {
+        for (const auto& m : r->mounts) {
+          if (auto f = mount_from(m)) froms.emplace_back("RUN --mount from=", *f);
+        }
+      }
+    }
+    for (const auto& [what, raw] : froms) {
+      auto from = expand_in(globals, b.df.escape, raw);
       if (!from) return std::unexpected(from.error());
       auto d = b.df.find_stage(*from);
       if (d && *d >= i)
-        return step_error(BuildErrc::kDockerfile,
-                          "COPY --from=" + c->from + " refers to a later stage");
+        return step_error(BuildErrc::kDockerfile, what + raw + " refers to a later stage");
       if (d) todo.push_back(*d);
     }
   }
@@ -264,7 +287,12 @@ void log_step(BuildCtx& b, const std::string& label, std::size_t k, std::size_t 
 }
 
 StepRes<ImageState> stage_base(BuildCtx& b, std::size_t i, const std::string& base) {
-  if (base == "scratch") return ImageState{};
+  if (base == "scratch") {
+    // As BuildKit's empty image (dockerfile2llb emptyImage): WorkingDir "/".
+    ImageState empty;
+    empty.image.config.working_dir = "/";
+    return empty;
+  }
   auto dep = b.df.find_stage(base);
   if (dep && *dep < i && !b.df.stages[*dep].name.empty()) {
     if (!b.built[*dep]) return step_error(BuildErrc::kInternal, "stage " + base + " was not built");

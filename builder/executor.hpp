@@ -8,12 +8,17 @@
 // Synchronous: the caller runs it on a worker thread. Cancel through
 // BuildEnv::cancel: the running step is killed and nothing is tagged.
 //
-// Not supported (an error says so): RUN --mount, RUN --security=insecure,
+// RUN --mount supports type=secret, cache, bind and tmpfs (executor_mounts.cpp).
+// Not supported (an error says so): RUN --mount=type=ssh, RUN --security=insecure,
 // COPY --parents, COPY --exclude,
 // symbolic --chmod (u+x), ADD of URLs and git sources, FROM --platform other
 // than linux/amd64. Accepted and ignored: COPY --link (layers are independent
 // anyway), ADD --checksum/--keep-git-dir (URL-only), MAINTAINER (the config
-// has no author field), no_cache (there is no step cache yet).
+// has no author field).
+//
+// With BuildEnv::cache, RUN, COPY, ADD and WORKDIR (the steps that make
+// layers) look up their cache key first and reuse the cached layer on a hit
+// without running anything; see executor_cache.cpp for what a key covers.
 // A directory that a RUN only touched (same mode and owner as below, nothing
 // changed inside) is left out of the layer.
 #include <chrono>
@@ -21,6 +26,7 @@
 #include <expected>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -28,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "builder/build_cache.hpp"
 #include "builder/image_commit.hpp"
 #include "builder/runtime.hpp"
 #include "builder/snapshotter.hpp"
@@ -47,7 +54,12 @@ struct BuildRequest {
   std::string target;                          // stage name or index; empty: the last
   std::vector<std::pair<std::string, std::string>> build_args;  // --build-arg K=V
   std::vector<ImageTarget> targets;                             // tags to commit to
-  bool no_cache = false;  // accepted; there is no step cache yet
+  bool no_cache = false;  // run every step (results still go into the cache)
+  // Stages (names or indices) whose steps ignore the cache (--no-cache-filter).
+  std::vector<std::string> no_cache_filter;
+  // RUN --mount=type=secret values by id. Only in memory: never written to
+  // the image, the history, the cache key or the log.
+  std::map<std::string, std::string, std::less<>> secrets;
 };
 
 // Where the build runs. `work_dir` is scratch space and must be on the same
@@ -65,6 +77,10 @@ struct BuildEnv {
   // Whether the build may read images of `repository` (FROM, COPY --from);
   // empty: every image in the store. With auth on, the caller's pull rights.
   std::function<bool(std::string_view repository)> may_pull;
+  BuildCache* cache = nullptr;  // the step cache; null: every step runs
+  // RUN --mount=type=cache directories live here, one per id; empty: cache
+  // mounts are refused.
+  std::filesystem::path cache_mount_dir;
   std::function<void(std::string_view)> log;  // lines and output chunks; may be empty
   std::stop_token cancel;
   std::int64_t now = 0;  // unix seconds for `created`; 0: the clock

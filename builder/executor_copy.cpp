@@ -175,6 +175,7 @@ StepRes<CopySources> copy_root(BuildCtx& b, const std::string& from) {
     image = std::move(*loaded);
     src = &*image;
   }
+  if (auto e = ensure_chain(b, *src); !e) return std::unexpected(e.error());
   auto view = MountedView::mount(b.env, src->chain);
   if (!view) return step_error(BuildErrc::kInternal, view.error());
   fs::path root = (*view)->path();
@@ -277,6 +278,7 @@ StepRes<void> copy_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const
                         const std::string& from, bool is_add) {
   if (!spec.excludes.empty())
     return step_error(BuildErrc::kDockerfile, "--exclude is not supported");
+  if (auto e = ensure_chain(b, st.state); !e) return std::unexpected(e.error());
   auto stage_view = MountedView::mount(b.env, st.state.chain);
   if (!stage_view) return step_error(BuildErrc::kInternal, stage_view.error());
   const fs::path& stage_root = (*stage_view)->path();
@@ -299,6 +301,16 @@ StepRes<void> copy_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const
   if (!mode) return std::unexpected(mode.error());
   c.attrs = CopyAttrs{*owner, *mode};
   if (auto r = plan_sources(c, sources->root, *dest_raw, *dest); !r) return r;
+  std::string created_by = ins.original + " # buildkit";
+  // The cache key: the filesystem below, and what the layer would hold
+  // (paths, types, modes, owners, link targets, contents; not mtimes).
+  CacheKey k = fs_key(is_add ? "ADD" : "COPY", st);
+  if (auto h = hash_plan(k, c.plan); !h) return step_error(BuildErrc::kInternal, h.error());
+  const std::string key = k.str();
+  if (auto hit = cache_lookup(b, st, key)) {
+    apply_cached(b, st, std::move(created_by), *hit);
+    return {};
+  }
   LayerOptions options;
   options.parent_lookup = lookup_in_rootfs(stage_root);
   auto layer = store_layer(b.env, c.plan, options);
@@ -308,14 +320,32 @@ StepRes<void> copy_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const
       return step_error(BuildErrc::kInternal, s.error());
     }
   }
-  add_history(st, b, ins.original + " # buildkit", *layer);
+  add_history(st, b, std::move(created_by), *layer);
+  cache_store(b, key, *layer, st);
   return {};
+}
+
+StepRes<std::string> expand_step_word(const StageCtx& st, const BuildCtx& b,
+                                      std::string_view word) {
+  return expand(st, b, word);
+}
+
+StepRes<SourceRoot> source_root(BuildCtx& b, const std::string& from) {
+  auto r = copy_root(b, from);
+  if (!r) return std::unexpected(r.error());
+  return SourceRoot{std::move(r->root), std::move(r->view)};
+}
+
+StepRes<std::string> resolve_inside(const fs::path& root, const std::string& path,
+                                    bool follow_last) {
+  return resolve_in_root(root, path, follow_last);
 }
 
 StepRes<void> workdir_step(BuildCtx& b, StageCtx& st, const std::string& path) {
   auto dest = layer_dest(st, path);
   if (!dest) return std::unexpected(dest.error());
   st.state.image.config.working_dir = "/" + *dest;
+  if (auto e = ensure_chain(b, st.state); !e) return std::unexpected(e.error());
   auto view = MountedView::mount(b.env, st.state.chain);
   if (!view) return step_error(BuildErrc::kInternal, view.error());
   std::optional<WrittenLayer> written;
@@ -332,6 +362,15 @@ StepRes<void> workdir_step(BuildCtx& b, StageCtx& st, const std::string& path) {
     if (auto r = plan.add_directory(*real, MadeAttrs{.mode = 0755, .owner = owner}); !r) {
       return step_error(BuildErrc::kInternal, r.error().message);
     }
+    // Cached like COPY: the directory's mtime would otherwise make a new
+    // layer, and new keys for every later step, on each build.
+    CacheKey k = fs_key("WORKDIR", st);
+    if (auto h = hash_plan(k, plan); !h) return step_error(BuildErrc::kInternal, h.error());
+    const std::string key = k.str();
+    if (auto hit = cache_lookup(b, st, key)) {
+      apply_cached(b, st, "WORKDIR " + st.state.image.config.working_dir, *hit);
+      return {};
+    }
     LayerOptions options;
     options.parent_lookup = lookup_in_rootfs((*view)->path());
     auto layer = store_layer(b.env, plan, options);
@@ -342,6 +381,9 @@ StepRes<void> workdir_step(BuildCtx& b, StageCtx& st, const std::string& path) {
         return step_error(BuildErrc::kInternal, s.error());
       }
     }
+    add_history(st, b, "WORKDIR " + st.state.image.config.working_dir, written);
+    cache_store(b, key, written, st);
+    return {};
   }
   add_history(st, b, "WORKDIR " + st.state.image.config.working_dir, written);
   return {};

@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "builder/archive_extract.hpp"
+#include "builder/executor_mounts.hpp"
 #include "builder/layer_unpack.hpp"
 
 namespace drydock::builder::exec_detail {
@@ -192,9 +193,9 @@ std::string created_time(const BuildEnv& env) {
 }
 
 void add_history(StageCtx& st, const BuildCtx& b, std::string created_by,
-                 const std::optional<WrittenLayer>& layer) {
+                 const std::optional<WrittenLayer>& layer, std::string created) {
   HistoryEntry h;
-  h.created = created_time(b.env);
+  h.created = created.empty() ? created_time(b.env) : std::move(created);
   h.created_by = std::move(created_by);
   h.comment = kHistoryComment;
   h.empty_layer = !layer.has_value();
@@ -210,8 +211,6 @@ void add_history(StageCtx& st, const BuildCtx& b, std::string created_by,
 
 StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const RunCommand& run) {
   (void)ins;
-  if (!run.mounts.empty())
-    return step_error(BuildErrc::kDockerfile, "RUN --mount is not supported");
   if (run.security == "insecure") {
     return step_error(BuildErrc::kDockerfile, "RUN --security=insecure is not allowed");
   }
@@ -221,9 +220,28 @@ StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const 
   auto cmd = run_args(st, run);
   if (!cmd) return std::unexpected(cmd.error());
   const std::vector<std::string>* args = &cmd->args;
+  std::string created_by = "RUN " + history_args(st) + join(*args) + " # buildkit";
+  // The cache key: the filesystem, the command (and heredoc script), the
+  // environment (build args included), working dir, user and network.
+  CacheKey k = fs_key("RUN", st);
+  for (const auto& a : *args) k.add(a);
+  k.add(cmd->script).add(cmd->script_name);
+  for (const auto& e : run_env(st)) k.add(e);
+  k.add(st.state.image.config.working_dir).add(st.state.image.config.user).add(run.network);
+  k.add(history_args(st));
+  // Mounts are set up first: bind mounts feed their content into the key.
+  auto run_mounts = RunMounts::prepare(b, st, run, k);
+  if (!run_mounts) return std::unexpected(run_mounts.error());
+  const std::string key = k.str();
+  if (auto hit = cache_lookup(b, st, key)) {
+    apply_cached(b, st, std::move(created_by), *hit);
+    return {};
+  }
+  if (auto e = ensure_chain(b, st.state); !e) return std::unexpected(e.error());
   ScriptMount script;
   auto extra = script.prepare(b.env, *cmd);
   if (!extra) return std::unexpected(extra.error());
+  for (const auto& m : (*run_mounts)->mounts()) extra->push_back(m);
   auto view = MountedView::mount(b.env, st.state.chain);
   if (!view) return step_error(BuildErrc::kInternal, view.error());
   ActiveGuard active{b.env.snapshots, unique_name("run")};
@@ -245,7 +263,8 @@ StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const 
     }
     active.done = true;
   }
-  add_history(st, b, "RUN " + history_args(st) + join(*args) + " # buildkit", *layer);
+  add_history(st, b, std::move(created_by), *layer);
+  cache_store(b, key, *layer, st);
   return {};
 }
 }  // namespace drydock::builder::exec_detail

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "builder/build_cache.hpp"
 #include "builder/dockerfile.hpp"
 #include "builder/executor.hpp"
 #include "builder/executor_store.hpp"
@@ -52,14 +53,50 @@ struct BuildCtx {
   }
 };
 
-// Appends a history entry (and the layer, when one was written).
+// Appends a history entry (and the layer, when one was written). `created`
+// empty: now.
 void add_history(StageCtx& st, const BuildCtx& b, std::string created_by,
-                 const std::optional<WrittenLayer>& layer);
+                 const std::optional<WrittenLayer>& layer, std::string created = {});
+
+// --- the step cache (executor_cache.cpp) ---------------------------------
+// A key over `kind` and the stage's filesystem so far (its diff_ids, in
+// order): what every layer-making step's result depends on besides its own
+// inputs, which the caller adds.
+CacheKey fs_key(std::string_view kind, const StageCtx& st);
+// The cached result of `key`, if the stage may use the cache (not
+// --no-cache, not in --no-cache-filter) and the layer blob still exists.
+std::optional<CacheEntry> cache_lookup(BuildCtx& b, const StageCtx& st, const std::string& key);
+// Applies a hit as the step's result: the layer and history entry; logs
+// "#N CACHED".
+void apply_cached(BuildCtx& b, StageCtx& st, std::string created_by, const CacheEntry& hit);
+// Records what a step produced under `key` (also with --no-cache).
+void cache_store(BuildCtx& b, const std::string& key, const std::optional<WrittenLayer>& layer,
+                 const StageCtx& st);
+// Feeds what `plan` would write into `k`: paths, origins, types, modes,
+// owners, link targets and file contents (read from the sources), never mtimes.
+std::expected<void, std::string> hash_plan(CacheKey& k, const LayerPlan& plan);
+// Unpacks every layer of `st`'s chain that has no snapshot yet (a cached
+// layer is unpacked only when a later step needs the filesystem).
+StepRes<void> ensure_chain(BuildCtx& b, const ImageState& st);
 
 StepRes<void> run_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const RunCommand& run);
 StepRes<void> copy_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const CopySpec& spec,
                         const std::string& from, bool is_add);
 StepRes<void> workdir_step(BuildCtx& b, StageCtx& st, const std::string& path);
+
+// --- shared with RUN --mount (defined in executor_copy.cpp) ---------------
+// A word expanded with the stage's ARG and ENV values.
+StepRes<std::string> expand_step_word(const StageCtx& st, const BuildCtx& b, std::string_view word);
+// Where COPY --from / RUN --mount from= reads: the context ("" ), a built
+// stage, or an image, mounted read-only while `view` lives.
+struct SourceRoot {
+  std::filesystem::path root;
+  std::unique_ptr<MountedView> view;
+};
+StepRes<SourceRoot> source_root(BuildCtx& b, const std::string& from);
+// `path` resolved inside `root` (symlinks followed within it), relative.
+StepRes<std::string> resolve_inside(const std::filesystem::path& root, const std::string& path,
+                                    bool follow_last);
 
 // The created time for history and config, RFC 3339.
 std::string created_time(const BuildEnv& env);

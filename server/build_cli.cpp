@@ -60,6 +60,13 @@ Options:
   --build-arg K=V        set a build argument (repeatable); a bare K takes its
                          value from the environment (skipped if unset)
   --no-cache             do not use the build cache
+  --secret id=ID,src=FILE | id=ID,env=VAR
+                         a secret for RUN --mount=type=secret,id=ID (repeatable):
+                         sent in a request header, kept in the server's memory
+                         for this build only (max ~12 KiB in all)
+  --no-cache-filter STAGES
+                         do not use the build cache for these stages (names
+                         or indices, comma-separated; repeatable)
   --server URL           the server (default $DRYDOCK_SERVER, else
                          http://127.0.0.1:5000); https:// uses TLS verified
                          against the system CAs
@@ -90,6 +97,8 @@ struct BuildArgs {
   std::optional<std::string> target;
   std::vector<std::string> build_args;  // "K=V"
   bool no_cache = false;
+  std::vector<std::string> no_cache_filter;
+  std::vector<std::string> secrets;  // "id=..,src=.." / "id=..,env=.."
   std::optional<std::string> server;
   std::optional<std::string> ca_cert;
   std::optional<std::string> user;
@@ -118,6 +127,10 @@ bool apply_option(BuildArgs& b, const std::string& flag,
     b.build_args.push_back(value());
   } else if (flag == "--no-cache") {
     b.no_cache = true;
+  } else if (flag == "--secret") {
+    b.secrets.push_back(value());
+  } else if (flag == "--no-cache-filter") {
+    b.no_cache_filter.push_back(value());
   } else if (flag == "--server") {
     b.server = value();
   } else if (flag == "--ca-cert") {
@@ -261,6 +274,7 @@ std::string build_target(const BuildArgs& a, const ContextPlan& plan) {
     q += "&buildarg=" + url_encode(arg);
   }
   if (a.no_cache) q += "&nocache=1";
+  for (const auto& f : a.no_cache_filter) q += "&nocachefilter=" + url_encode(f);
   return q;
 }
 
@@ -383,6 +397,48 @@ std::string megabytes(std::uint64_t bytes) {
   return buf;
 }
 
+// "Drydock-Build-Secret: ID=BASE64" headers from --secret values, as docker
+// takes them: id=ID with src=FILE (or source=), or env=VAR; a bare id=ID
+// reads the environment variable ID.
+std::vector<std::pair<std::string, std::string>> secret_headers(const BuildArgs& a) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& spec : a.secrets) {
+    std::string id, src, var;
+    std::size_t start = 0;
+    while (start <= spec.size()) {
+      auto comma = spec.find(',', start);
+      std::string field = spec.substr(start, comma == std::string::npos ? std::string::npos
+                                                                        : comma - start);
+      start = comma == std::string::npos ? spec.size() + 1 : comma + 1;
+      auto eq = field.find('=');
+      std::string k = field.substr(0, eq), v = eq == std::string::npos ? "" : field.substr(eq + 1);
+      if (k == "id") {
+        id = v;
+      } else if (k == "src" || k == "source") {
+        src = v;
+      } else if (k == "env") {
+        var = v;
+      } else if (k != "type") {
+        throw UsageError("--secret: unknown field \"" + k + "\" in " + spec);
+      }
+    }
+    if (id.empty()) throw UsageError("--secret needs id=ID: " + spec);
+    std::string value;
+    if (!src.empty()) {
+      std::ifstream in(src, std::ios::binary);
+      if (!in) throw UsageError("--secret: cannot read " + src);
+      value.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    } else {
+      auto v = env((var.empty() ? id : var).c_str());
+      if (!v) throw UsageError("--secret " + id + ": environment variable " +
+                               (var.empty() ? id : var) + " is not set");
+      value = *v;
+    }
+    out.emplace_back("Drydock-Build-Secret", id + "=" + auth::base64_encode(value));
+  }
+  return out;
+}
+
 // Uploads the context; the build's id, or the exit status on failure.
 std::expected<std::string, int> submit(CliHttpClient& client, const BuildArgs& a,
                                        const ContextPlan& plan) {
@@ -395,7 +451,8 @@ std::expected<std::string, int> submit(CliHttpClient& client, const BuildArgs& a
                             if (!packed) return std::unexpected(packed.error().message);
                             stats = *packed;
                             return {};
-                          });
+                          },
+                          secret_headers(a));
   if (!reply) {
     std::fprintf(stderr, "drydock: %s\n", reply.error().message.c_str());
     return std::unexpected(reply.error().code == CliHttpErrc::kUnreachable ? kExitUsage

@@ -21,6 +21,7 @@
 #include <filesystem>
 
 #include "auth/authenticator.hpp"
+#include "auth/secrets.hpp"
 #include "builder/build_service.hpp"
 #include "registry/reference.hpp"
 #include "server/blocking.hpp"
@@ -37,7 +38,10 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
 constexpr std::size_t kUploadPiece = 1 << 20;
 constexpr std::size_t kLogPiece = 64 * 1024;
-constexpr std::chrono::milliseconds kLogPoll(200);
+// Polling the log: quickly at first and after each new piece (a cached
+// build ends within milliseconds), backing off to kLogPollMax when quiet.
+constexpr std::chrono::milliseconds kLogPollMin(5);
+constexpr std::chrono::milliseconds kLogPollMax(200);
 constexpr std::chrono::milliseconds kCancelWait(15000);
 constexpr std::size_t kDefaultListLimit = 50;
 constexpr std::size_t kMaxListLimit = 1000;
@@ -88,6 +92,17 @@ std::variant<builder::BuildParams, Reply> build_params(const registry::Query& q)
   }
   auto nocache = q.get("nocache").value_or("");
   p.no_cache = nocache == "1" || nocache == "true";
+  // --no-cache-filter: stage names or indices, repeated or comma-separated.
+  for (const auto& f : q.get_all("nocachefilter")) {
+    std::size_t start = 0;
+    while (start <= f.size()) {
+      auto comma = f.find(',', start);
+      std::string stage = f.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!stage.empty()) p.no_cache_filter.push_back(stage);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
   return p;
 }
 
@@ -205,6 +220,27 @@ asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,
   }
   auto params = std::get<0>(std::move(parsed));
   params.user = who.user;
+  // Secrets come in headers ("Drydock-Build-Secret: ID=BASE64"), never in the
+  // query (which is logged) and never stored.
+  builder::Secrets secrets;
+  std::optional<std::string> bad_secret;
+  auto [first, last] = p.get().equal_range("Drydock-Build-Secret");
+  for (auto it = first; it != last; ++it) {
+    std::string_view v = it->value();
+    auto eq = v.find('=');
+    auto value = eq == std::string_view::npos || eq == 0
+                     ? std::nullopt
+                     : auth::base64_decode(v.substr(eq + 1));
+    if (!value) {
+      bad_secret = "Drydock-Build-Secret must be ID=BASE64";
+      break;
+    }
+    secrets[std::string(v.substr(0, eq))] = std::move(*value);
+  }
+  if (bad_secret) {
+    if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
+    co_return co_await write_reply(registry::error_reply(ErrorCode::kBuildInvalid, *bad_secret), ex);
+  }
   // Building into a repository is pushing to it.
   if (ctx_.auth != nullptr) {
     for (const auto& t : params.tags) {
@@ -288,7 +324,7 @@ asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,
     };
   }
   auto submitted = co_await run_blocking(ctx_.workers, [&] {
-    return builds.submit(std::move(params), upload, std::move(may_pull));
+    return builds.submit(std::move(params), upload, std::move(may_pull), std::move(secrets));
   });
   if (!submitted) {
     using Kind = builder::SubmitError::Kind;
@@ -320,6 +356,7 @@ asio::awaitable<bool> Session::stream_build_log(Exchange& ex, const std::string&
   if (hec) co_return false;
   std::uint64_t offset = 0;
   asio::steady_timer pause(co_await asio::this_coro::executor);
+  auto wait = kLogPollMin;
   for (;;) {
     auto piece = co_await run_blocking(ctx_.workers,
                                        [&] { return builds.read_log(id, offset, kLogPiece); });
@@ -332,10 +369,12 @@ asio::awaitable<bool> Session::stream_build_log(Exchange& ex, const std::string&
           co_await stream_.visit([&](auto& s) { return asio::async_write(s, chunk, kTuple); });
       if (ec) co_return false;
       if (piece->data.size() == kLogPiece) continue;  // more is there already
+      wait = kLogPollMin;
     }
     if (piece->complete || !follow || ctx_.stopping) break;
-    pause.expires_after(kLogPoll);
+    pause.expires_after(wait);
     co_await pause.async_wait(kTuple);
+    wait = std::min(wait * 2, kLogPollMax);
   }
   stream_.tcp().expires_after(std::chrono::seconds(ctx_.config.body_timeout_seconds));
   auto last = http::make_chunk_last();

@@ -270,13 +270,15 @@ CliHttpResult<CliHttpReply> CliHttpClient::get_streaming(
 
 CliHttpResult<CliHttpReply> CliHttpClient::post_chunked(
     std::string_view target, std::string_view content_type,
-    const std::function<std::expected<void, std::string>(const BodyWriter&)>& produce) {
+    const std::function<std::expected<void, std::string>(const BodyWriter&)>& produce,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
   auto c = connect();
   if (!c) return std::unexpected(c.error());
   http::request<http::empty_body> req(http::verb::post, target, 11);
   set_common_headers(req, options_);
   req.set(http::field::content_type, content_type);
   req.set(http::field::expect, "100-continue");
+  for (const auto& [name, value] : headers) req.insert(name, value);
   req.chunked(true);
   Connection& conn = **c;
   return conn.with_stream([&](auto& stream) -> CliHttpResult<CliHttpReply> {

@@ -86,7 +86,8 @@ class CliHttpClient {
   // the last chunk, so the server sees an incomplete body.
   CliHttpResult<CliHttpReply> post_chunked(
       std::string_view target, std::string_view content_type,
-      const std::function<std::expected<void, std::string>(const BodyWriter&)>& produce);
+      const std::function<std::expected<void, std::string>(const BodyWriter&)>& produce,
+      const std::vector<std::pair<std::string, std::string>>& headers = {});
 
   // GET whose 2xx body is handed to `on_data` as it arrives (a followed
   // log); other statuses have their body in the reply.

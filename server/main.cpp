@@ -74,7 +74,8 @@ Options (flags override the config file, which overrides the defaults):
                                        "memory_limit_bytes": 4294967296,
                                        "pids_limit": 4096,
                                        "runtime": "/usr/sbin/runc",
-                                       "network": "none", "max_queued": 100 } }
+                                       "network": "none", "max_queued": 100,
+                                       "cache_max_bytes": 21474836480 } }
                       io_threads/worker_threads 0 mean one per core / two per core.
                       Upload sessions older than upload_expiry_hours are removed
                       at startup and every hour (0: never).
@@ -268,6 +269,7 @@ builder::BuildServiceOptions builder_options(const config::Config& c) {
   o.step_timeout = std::chrono::seconds(b.step_timeout_seconds);
   o.max_extracted_bytes = b.max_extracted_bytes;
   o.max_context_entries = b.max_context_entries;
+  o.cache_max_bytes = b.cache_max_bytes;
   if (b.memory_limit_bytes > 0) o.limits.memory_bytes = b.memory_limit_bytes;
   if (b.pids_limit > 0) o.limits.pids = b.pids_limit;
   o.network = b.network == "host" ? builder::NetworkMode::kHost : builder::NetworkMode::kNone;

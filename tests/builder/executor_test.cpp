@@ -27,6 +27,10 @@ TEST_F(ExecBuild, ScratchCopyFileAndDirectoryContents) {
   EXPECT_EQ(read_file(root / "g/a.txt"), "a\n");
   EXPECT_EQ(config_["rootfs"]["diff_ids"].size(), 3u);
   EXPECT_EQ(config_["history"][0]["created_by"], "COPY hello.txt /hello.txt # buildkit");
+  // BuildKit's empty image: WorkingDir "/" and a PATH.
+  EXPECT_EQ(config_["config"]["WorkingDir"], "/");
+  EXPECT_EQ(config_["config"]["Env"][0],
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   EXPECT_EQ(meta_->resolve_tag("test/out", "latest").value(), r->manifest);
 }
 

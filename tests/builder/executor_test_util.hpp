@@ -102,6 +102,9 @@ class ExecFixture : public ::testing::Test {
     req.build_args = std::move(args);
     req.target = std::move(target);
     req.targets = {{"test/out", "latest"}};
+    req.no_cache = no_cache_;
+    req.no_cache_filter = no_cache_filter_;
+    for (const auto& [k, v] : secrets_) req.secrets[k] = v;
     log_.clear();
     BuildEnv env{.blobs = *blobs_,
                  .meta = *meta_,
@@ -111,6 +114,8 @@ class ExecFixture : public ::testing::Test {
                  .limits = limits_,
                  .step_timeout = step_timeout_,
                  .allow_host_network = false,
+                 .cache = cache_,
+                 .cache_mount_dir = dir_.path() / "cache-mounts",
                  .log = [this](std::string_view s) { log_ += s; },
                  .cancel = stop,
                  .now = 0};
@@ -166,6 +171,10 @@ class ExecFixture : public ::testing::Test {
   std::vector<MountGuard> views_;
   std::string log_;
   Runtime* runtime_ = nullptr;  // instead of runc when set
+  BuildCache* cache_ = nullptr;  // the step cache, when set
+  bool no_cache_ = false;
+  std::vector<std::string> no_cache_filter_;
+  std::map<std::string, std::string> secrets_;
   Limits limits_;
   std::chrono::milliseconds step_timeout_ = std::chrono::minutes(2);
   nlohmann::json config_;

@@ -385,5 +385,94 @@ TEST_F(BuildCli, StreamsALargeContextInBoundedMemory) {
   EXPECT_LT(cli.max_rss_kib(), 48u * 1024) << "the client held the context in memory";
 }
 
+// A secret reaches its RUN step and nothing else: not the image, not the
+// build record, not the log (a step that prints it shows a placeholder), not
+// a single file in the server's data directory.
+TEST_F(BuildCli, SecretsReachTheStepAndNothingElse) {
+  start_server();
+  push_busybox("base/bb", "1");
+  const std::string secret = "tok-" + std::to_string(::getpid()) + "-very-secret-value";
+  write(dir_.path() / "secret.txt", secret);
+  write(ctx() / "Dockerfile",
+        "FROM base/bb:1\n"
+        "RUN --mount=type=secret,id=tok cat /run/secrets/tok && echo && echo printed\n"
+        "RUN --mount=type=secret,id=envtok,required=true cat /run/secrets/envtok > /dev/null\n"
+        "RUN --mount=type=secret,id=tok cp /run/secrets/tok /leak-attempt-is-allowed-but-checked "
+        "&& rm /leak-attempt-is-allowed-but-checked\n");
+  ScopedEnv env("MY_TOKEN", "from-the-environment-1234");
+  auto r = build({"-t", "sec/app:1", "--secret",
+                  "id=tok,src=" + (dir_.path() / "secret.txt").string(), "--secret",
+                  "id=envtok,env=MY_TOKEN", ctx().string()});
+  ASSERT_TRUE(r.status.ok()) << r.out << r.err;
+  EXPECT_NE(r.out.find("printed"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(secret), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[secret tok]"), std::string::npos) << r.out;
+  for (const auto& name : image_files("sec/app", "1")) {
+    EXPECT_EQ(name.find("run/secrets"), std::string::npos) << name;
+    EXPECT_EQ(name.find("leak-attempt"), std::string::npos) << name;
+  }
+  // Not one byte of either value anywhere on the server's disk.
+  std::size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(data())) {
+    if (!e.is_regular_file() || e.is_symlink()) continue;
+    ++files;
+    std::string content = read_file(e.path());
+    EXPECT_EQ(content.find(secret), std::string::npos) << e.path();
+    EXPECT_EQ(content.find("from-the-environment-1234"), std::string::npos) << e.path();
+  }
+  EXPECT_GT(files, 5u);
+  // A required secret that is not given fails the build and says which.
+  auto missing = build({"-t", "sec/app:2", "--secret",
+                        "id=tok,src=" + (dir_.path() / "secret.txt").string(), ctx().string()});
+  EXPECT_EQ(missing.status.exit_code, 1) << missing.err;
+  EXPECT_NE((missing.out + missing.err).find("\"envtok\" is required"), std::string::npos)
+      << missing.out << missing.err;
+  auto bad = build({"--secret", "src=/nonexistent", ctx().string()});
+  EXPECT_EQ(bad.status.exit_code, 2) << bad.err;
+}
+
+// The step cache through the whole path: a rebuild with nothing changed
+// runs no step, also after a server restart; one changed file reruns only
+// what follows its COPY; --no-cache runs everything.
+TEST_F(BuildCli, RebuildsUseTheStepCacheAcrossRestarts) {
+  start_server();
+  push_busybox("base/bb", "1");
+  write(ctx() / "Dockerfile",
+        "FROM base/bb:1\n"
+        "RUN echo first-run-step > /first\n"
+        "COPY a.txt /a.txt\n"
+        "RUN cat /a.txt > /second\n"
+        "COPY b.txt /b.txt\n");
+  write(ctx() / "a.txt", "a\n");
+  write(ctx() / "b.txt", "b\n");
+  auto count = [](const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+    return n;
+  };
+  auto cold = build({"-t", "c/app:1", ctx().string()});
+  ASSERT_TRUE(cold.status.ok()) << cold.out << cold.err;
+  EXPECT_EQ(count(cold.out, " CACHED"), 0u) << cold.out;
+  auto warm = build({"-t", "c/app:1", ctx().string()});
+  ASSERT_TRUE(warm.status.ok()) << warm.err;
+  EXPECT_EQ(count(warm.out, " CACHED"), 4u) << warm.out;
+  EXPECT_EQ(warm.out.find("first-run-step\n"), std::string::npos) << "the RUN ran again";
+  auto layers = image_files("c/app", "1");
+  // The cache is in the database: a restarted server still has it.
+  server_.reset();
+  start_server();
+  auto after_restart = build({"-t", "c/app:2", ctx().string()});
+  ASSERT_TRUE(after_restart.status.ok()) << after_restart.err;
+  EXPECT_EQ(count(after_restart.out, " CACHED"), 4u) << after_restart.out;
+  EXPECT_EQ(image_files("c/app", "2"), layers);
+  write(ctx() / "a.txt", "a, changed\n");
+  auto changed = build({"-t", "c/app:3", ctx().string()});
+  ASSERT_TRUE(changed.status.ok()) << changed.err;
+  EXPECT_EQ(count(changed.out, " CACHED"), 1u) << changed.out;  // only the first RUN
+  auto fresh = build({"-t", "c/app:4", "--no-cache", ctx().string()});
+  ASSERT_TRUE(fresh.status.ok()) << fresh.err;
+  EXPECT_EQ(count(fresh.out, " CACHED"), 0u) << fresh.out;
+}
+
 }  // namespace
 }  // namespace drydock::testing
