@@ -186,7 +186,7 @@ struct BuildService::Impl {
   void worker();
   void run_job(Job& job);
   void finish(Job& job, BuildStatus status, std::string_view digest, std::string_view error);
-  void discard_context(const Job& job);
+  fs::path set_context_aside(const Job& job);
 
   BuildServiceOptions options;
   storage::BlobStore& blobs;
@@ -223,15 +223,22 @@ void BuildService::Impl::worker() {
   }
 }
 
-void BuildService::Impl::discard_context(const Job& job) {
-  if (!job.context_dir.empty()) (void)remove_context(job.context_dir);
+// The context is moved aside (one rename) so that the build can be marked
+// finished at once; deleting its files can take long (one discard per file
+// on some disks) and happens after.
+fs::path BuildService::Impl::set_context_aside(const Job& job) {
+  if (job.context_dir.empty()) return {};
+  fs::path aside = options.root / "trash" / job.id;
+  if (::rename(job.context_dir.c_str(), aside.c_str()) == 0) return aside;
+  (void)remove_context(job.context_dir);
+  return {};
 }
 
 // Clears the context, records the outcome, then lets followers see the end:
 // the log is complete once the job has left `active`.
 void BuildService::Impl::finish(Job& job, BuildStatus status, std::string_view digest,
                                 std::string_view error) {
-  discard_context(job);  // first: a finished build has left nothing behind
+  fs::path aside = set_context_aside(job);  // a finished build has left nothing in contexts/
   {
     // Cache directories are trimmed while no other build may be using them.
     std::unique_lock lock(mu);
@@ -245,10 +252,13 @@ void BuildService::Impl::finish(Job& job, BuildStatus status, std::string_view d
     if (alone && due) trim_cache_mounts(options.root / "cache-mounts", options.cache_max_bytes);
   }
   (void)store.mark_finished(job.id, status, digest, error, now());
-  std::lock_guard lock(mu);
-  job.done = true;
-  active.erase(job.id);
-  changed.notify_all();
+  {
+    std::lock_guard lock(mu);
+    job.done = true;
+    active.erase(job.id);
+    changed.notify_all();
+  }
+  if (!aside.empty()) (void)remove_context(aside);
 }
 
 void BuildService::Impl::run_job(Job& job) {
@@ -350,7 +360,7 @@ std::unique_ptr<BuildService> BuildService::open(BuildServiceOptions options,
                                                  storage::MetadataStore& meta) {
   fs::path root = options.root;
   for (const char* dir :
-       {"uploads", "contexts", "work", "snapshots", "runc", "logs", "cache-mounts"}) {
+       {"uploads", "contexts", "work", "snapshots", "runc", "logs", "cache-mounts", "trash"}) {
     fs::create_directories(root / dir);
   }
   auto impl = std::make_unique<Impl>(std::move(options), blobs, meta);
@@ -369,7 +379,7 @@ std::unique_ptr<BuildService> BuildService::open(BuildServiceOptions options,
     i.warning = "RUN steps cannot run: " + rt.error().message;
   }
   unmount_below(root);
-  for (const char* dir : {"uploads", "contexts", "work"}) {
+  for (const char* dir : {"uploads", "contexts", "work", "trash"}) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(root / dir, ec)) {
       if (e.is_directory()) {
@@ -382,7 +392,7 @@ std::unique_ptr<BuildService> BuildService::open(BuildServiceOptions options,
   if (auto r = i.store.fail_unfinished("server restarted during the build", now()); !r) {
     throw std::runtime_error("build records: " + std::string(storage::to_string(r.error())));
   }
-  if (auto s = OverlaySnapshotter::open(root / "snapshots")) {
+  if (auto s = OverlaySnapshotter::open(root / "snapshots", SnapshotDurability::kRebuildable)) {
     i.snapshots = std::move(*s);
   } else {
     i.unavailable = "the snapshotter cannot start: " + s.error().message;

@@ -109,7 +109,8 @@ constexpr std::string_view kOverlayTuning[] = {"index=off", "metacopy=off", "red
 
 }  // namespace
 
-ExecResult<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::open(fs::path root) {
+ExecResult<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::open(
+    fs::path root, SnapshotDurability durability) {
   if (!root.is_absolute() || root.string().find_first_of(",:") != std::string::npos) {
     return std::unexpected(
         ExecError{ExecErrc::kInvalidArgument,
@@ -121,10 +122,37 @@ ExecResult<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::open(fs::pat
   for (const char* sub : {"committed", "active", "empty", "trash"}) {
     if (auto r = make_dir(root / sub, 0711); !r) return std::unexpected(r.error());
   }
+  if (durability == SnapshotDurability::kRebuildable) {
+    fs::path mark = root / "in-use";
+    if (fs::exists(mark, ec)) {
+      // Unflushed snapshots of a process that died: none can be trusted.
+      for (const auto& entry : fs::directory_iterator(root / "committed", ec)) {
+        fs::path to = root / "trash" / ("stale-" + random_hex(8));
+        if (::rename(entry.path().c_str(), to.c_str()) != 0) fs::remove_all(entry.path(), ec);
+      }
+    } else if (int fd = ::open(mark.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600); fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+      (void)fsync_dir(root);
+    } else {
+      return std::unexpected(io_error("create", mark, errno));
+    }
+  }
   for (const auto& entry : fs::directory_iterator(root / "trash", ec)) {
     fs::remove_all(entry.path(), ec);
   }
-  return std::unique_ptr<OverlaySnapshotter>(new OverlaySnapshotter(std::move(root)));
+  return std::unique_ptr<OverlaySnapshotter>(new OverlaySnapshotter(std::move(root), durability));
+}
+
+OverlaySnapshotter::~OverlaySnapshotter() {
+  if (durability_ != SnapshotDurability::kRebuildable) return;
+  // Everything committed is flushed before the mark goes: the next open
+  // trusts the snapshots.
+  if (sync_filesystem(root_)) {
+    std::error_code ec;
+    fs::remove(root_ / "in-use", ec);
+    (void)fsync_dir(root_);
+  }
 }
 
 fs::path OverlaySnapshotter::committed_dir(std::string_view name) const {
@@ -235,14 +263,16 @@ ExecResult<void> OverlaySnapshotter::commit(std::string_view key, std::string_vi
   }
   fs::path target = committed_dir(name);
   if (!is_dir(target)) {
-    if (auto r = sync_filesystem(active / "fs"); !r) return r;
+    if (durability_ == SnapshotDurability::kSynced) {
+      if (auto r = sync_filesystem(active / "fs"); !r) return r;
+    }
     if (::rename((active / "fs").c_str(), target.c_str()) != 0) {
       // Lost a race to an identical commit: that one stands, ours is discarded.
       if (errno != EEXIST && errno != ENOTEMPTY) {
         return std::unexpected(io_error("rename into", target, errno));
       }
-    } else if (auto r = fsync_dir(root_ / "committed"); !r) {
-      return r;
+    } else if (durability_ == SnapshotDurability::kSynced) {
+      if (auto r = fsync_dir(root_ / "committed"); !r) return r;
     }
   }
   return move_to_trash(active);

@@ -83,12 +83,27 @@ class Snapshotter {
 //
 // Thread-safe: every operation is a filesystem operation on distinct paths or
 // an atomic rename; two commits to one name race harmlessly.
+// How committed snapshots survive a crash.
+enum class SnapshotDurability {
+  // Each commit flushes the filesystem (syncfs) before its rename: a
+  // committed snapshot is complete after any crash.
+  kSynced,
+  // No flush per commit. Committed snapshots must be rebuildable (a build's
+  // are: every one is a layer blob unpacked, and the blob store is durable).
+  // ROOT/in-use marks an open snapshotter; finding it at open() means the
+  // last process did not close cleanly, and every committed snapshot is
+  // discarded. A clean close flushes once and removes the mark.
+  kRebuildable,
+};
+
 class OverlaySnapshotter final : public Snapshotter {
  public:
   static constexpr std::size_t kMaxLayers = 500;
 
   // Creates the layout under `root` if needed and empties ROOT/trash.
-  static ExecResult<std::unique_ptr<OverlaySnapshotter>> open(std::filesystem::path root);
+  static ExecResult<std::unique_ptr<OverlaySnapshotter>> open(
+      std::filesystem::path root, SnapshotDurability durability = SnapshotDurability::kSynced);
+  ~OverlaySnapshotter() override;
 
   ExecResult<std::vector<Mount>> prepare(std::string_view key,
                                          std::span<const std::string> parents) override;
@@ -102,7 +117,8 @@ class OverlaySnapshotter final : public Snapshotter {
   const std::filesystem::path& root() const { return root_; }
 
  private:
-  explicit OverlaySnapshotter(std::filesystem::path root) : root_(std::move(root)) {}
+  OverlaySnapshotter(std::filesystem::path root, SnapshotDurability durability)
+      : root_(std::move(root)), durability_(durability) {}
 
   std::filesystem::path committed_dir(std::string_view name) const;
   std::filesystem::path active_dir(std::string_view key) const;
@@ -112,6 +128,7 @@ class OverlaySnapshotter final : public Snapshotter {
   ExecResult<void> move_to_trash(const std::filesystem::path& path);
 
   std::filesystem::path root_;
+  SnapshotDurability durability_ = SnapshotDurability::kSynced;
 };
 
 }  // namespace drydock::builder

@@ -220,4 +220,35 @@ TEST_F(SnapshotterTest, StacksPastTheOnePageOptionLimit) {
 }
 
 }  // namespace
+// kRebuildable: no flush per commit; snapshots survive a clean close and
+// are all discarded after an unclean one (the in-use mark is still there).
+TEST(RebuildableSnapshots, SurviveACleanCloseAndGoAfterACrash) {
+  TempDir dir{"snap-rebuild"};
+  fs::path root = dir.path() / "snaps";
+  auto commit_one = [](OverlaySnapshotter& s, const std::string& name) {
+    ASSERT_TRUE(s.prepare("k-" + name, {}));
+    auto up = s.upper_dir("k-" + name);
+    ASSERT_TRUE(up);
+    std::ofstream(*up / "f") << name;
+    ASSERT_TRUE(s.commit("k-" + name, name));
+  };
+  {
+    auto s = OverlaySnapshotter::open(root, SnapshotDurability::kRebuildable);
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_TRUE(fs::exists(root / "in-use"));
+    commit_one(**s, "kept");
+  }
+  EXPECT_FALSE(fs::exists(root / "in-use"));
+  auto again = OverlaySnapshotter::open(root, SnapshotDurability::kRebuildable);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE((*again)->exists("kept"));
+  commit_one(**again, "unflushed");
+  // A second open while the mark is there is what a restart after a crash sees.
+  auto after_crash = OverlaySnapshotter::open(root, SnapshotDurability::kRebuildable);
+  ASSERT_TRUE(after_crash);
+  EXPECT_FALSE((*after_crash)->exists("kept"));
+  EXPECT_FALSE((*after_crash)->exists("unflushed"));
+  EXPECT_TRUE(fs::is_empty(root / "committed"));
+}
+
 }  // namespace drydock::builder

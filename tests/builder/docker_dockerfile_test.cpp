@@ -1,0 +1,92 @@
+// docker/Dockerfile, the image that runs Drydock itself, must parse with Drydock's own
+// parser and keep the properties docker/README.md promises: a build and a runtime stage,
+// a pinned Debian base, a non-root user, the data volume, port 5000 and a health check.
+// (Building it is an end-to-end matter; this only reads the file.)
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "builder/dockerfile.hpp"
+
+namespace drydock::builder {
+namespace {
+
+std::string read_repo_file(const std::string& relative) {
+  std::ifstream in(std::string(DRYDOCK_SOURCE_ROOT) + "/" + relative, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The first instruction of type T in `stage`, if any.
+template <typename T>
+std::optional<T> find_command(const Stage& stage) {
+  for (const Instruction& instruction : stage.instructions) {
+    if (const T* command = std::get_if<T>(&instruction.command)) return *command;
+  }
+  return std::nullopt;
+}
+
+TEST(DockerDockerfile, ParsesWithTwoStagesOnAPinnedBase) {
+  const std::string text = read_repo_file("docker/Dockerfile");
+  ASSERT_FALSE(text.empty()) << "docker/Dockerfile not found under " << DRYDOCK_SOURCE_ROOT;
+  auto parsed = parse_dockerfile(text, "docker/Dockerfile");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().to_string();
+  const Dockerfile& dockerfile = *parsed;
+  EXPECT_TRUE(dockerfile.warnings.empty());
+
+  ASSERT_EQ(dockerfile.stages.size(), 2u);
+  EXPECT_EQ(dockerfile.stages[0].name, "build");
+  EXPECT_EQ(dockerfile.stages[1].name, "runtime");
+  for (const Stage& stage : dockerfile.stages) EXPECT_EQ(stage.base_name, "${DEBIAN}");
+
+  // The base is a dated Debian 12 tag, never `latest` or an untagged name.
+  ASSERT_EQ(dockerfile.global_args.size(), 1u);
+  const auto& args = std::get<ArgCommand>(dockerfile.global_args[0].command).args;
+  ASSERT_EQ(args.size(), 1u);
+  EXPECT_EQ(args[0].name, "DEBIAN");
+  ASSERT_TRUE(args[0].default_value.has_value());
+  EXPECT_TRUE(args[0].default_value->starts_with("debian:bookworm-2")) << *args[0].default_value;
+  EXPECT_EQ(args[0].default_value->find("latest"), std::string::npos);
+}
+
+TEST(DockerDockerfile, RuntimeStageIsNonRootWithVolumePortAndHealthcheck) {
+  auto parsed = parse_dockerfile(read_repo_file("docker/Dockerfile"), "docker/Dockerfile");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().to_string();
+  ASSERT_EQ(parsed->stages.size(), 2u);
+  const Stage& runtime = parsed->stages[1];
+
+  auto user = find_command<UserCommand>(runtime);
+  ASSERT_TRUE(user.has_value());
+  EXPECT_EQ(user->user, "10001:10001");
+
+  auto volume = find_command<VolumeCommand>(runtime);
+  ASSERT_TRUE(volume.has_value());
+  EXPECT_EQ(volume->paths, std::vector<std::string>{"/var/lib/drydock"});
+
+  auto expose = find_command<ExposeCommand>(runtime);
+  ASSERT_TRUE(expose.has_value());
+  EXPECT_EQ(expose->ports, std::vector<std::string>{"5000"});
+
+  auto health = find_command<HealthcheckCommand>(runtime);
+  ASSERT_TRUE(health.has_value());
+  ASSERT_GE(health->test.size(), 2u);
+  EXPECT_EQ(health->test[0], "CMD");
+  EXPECT_TRUE(std::any_of(health->test.begin(), health->test.end(), [](const std::string& arg) {
+    return arg.find("/v2/") != std::string::npos;
+  }));
+  EXPECT_GT(health->interval.count(), 0);
+  EXPECT_EQ(health->retries, 3);
+
+  auto copy_from_build = find_command<CopyCommand>(runtime);
+  ASSERT_TRUE(copy_from_build.has_value());
+  EXPECT_EQ(copy_from_build->from, "build");
+}
+
+}  // namespace
+}  // namespace drydock::builder
