@@ -300,6 +300,8 @@ void BuildService::Impl::run_job(Job& job) {
                .log = [&log, &job](std::string_view text) { log.write(redact(text, job.secrets)); },
                .cancel = job.stop.get_token(),
                .now = 0};
+  env.upstream = &options.upstream;
+  env.fetcher = options.fetcher.get();
   BuildRequest req;
   req.context_dir = job.context_dir;
   req.dockerfile_text = job.dockerfile_text;

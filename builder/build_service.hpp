@@ -32,6 +32,8 @@
 #include <vector>
 
 #include "builder/build_store.hpp"
+#include "builder/image_fetcher.hpp"
+#include "builder/image_ref.hpp"
 #include "builder/runtime.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/metadata_store.hpp"
@@ -54,6 +56,10 @@ struct BuildServiceOptions {
   // kNone: no network in RUN, --network=host refused. kHost: RUN uses the
   // host's network, and --network=host is allowed.
   NetworkMode network = NetworkMode::kNone;
+  // Base images from other registries: this server's own names, mirrors,
+  // and the client that pulls (null: only images already in the store).
+  UpstreamPolicy upstream;
+  std::shared_ptr<ImageFetcher> fetcher;
 };
 
 // Why submit() refused a build. Nothing was recorded or queued.

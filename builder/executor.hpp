@@ -43,6 +43,9 @@
 
 namespace drydock::builder {
 
+struct UpstreamPolicy;  // image_ref.hpp
+class ImageFetcher;     // image_fetcher.hpp
+
 // What to build.
 struct BuildRequest {
   std::filesystem::path context_dir;  // an extracted context (extract_context)
@@ -81,6 +84,12 @@ struct BuildEnv {
   std::function<void(std::string_view)> log;  // lines and output chunks; may be empty
   std::stop_token cancel;
   std::int64_t now = 0;  // unix seconds for `created`; 0: the clock
+  // Base images from other registries (image_ref.hpp): which hosts are this
+  // server and the mirrors, and the client that pulls. No policy: every
+  // reference is read from the store, its host ignored. No fetcher: images
+  // of other registries are used only if already pulled.
+  const UpstreamPolicy* upstream = nullptr;
+  ImageFetcher* fetcher = nullptr;
 };
 
 enum class BuildErrc {

@@ -12,7 +12,9 @@
 #include <system_error>
 
 #include "builder/archive_extract.hpp"
+#include "builder/image_ref.hpp"
 #include "builder/layer_unpack.hpp"
+#include "builder/upstream_pull.hpp"
 
 namespace drydock::builder::exec_detail {
 namespace fs = std::filesystem;
@@ -26,41 +28,6 @@ constexpr const char* kIndexTypes[] = {"application/vnd.oci.image.index.v1+json"
 
 std::string storage_message(std::string_view what, storage::StorageError e) {
   return std::string(what) + ": " + std::string(storage::to_string(e));
-}
-
-// Splits a reference into repository and tag or digest, dropping a registry host.
-struct Reference {
-  std::string repository;
-  std::string tag;
-  std::optional<storage::Digest> digest;
-};
-
-Res<Reference> parse_reference(std::string_view ref) {
-  std::string s(ref);
-  Reference r;
-  if (auto at = s.find('@'); at != std::string::npos) {
-    r.digest = storage::parse_digest(s.substr(at + 1));
-    if (!r.digest) return std::unexpected("invalid digest in \"" + s + "\"");
-    s.resize(at);
-  }
-  auto slash = s.find('/');
-  if (slash != std::string::npos) {
-    std::string first = s.substr(0, slash);
-    if (first.find_first_of(".:") != std::string::npos || first == "localhost") {
-      s = s.substr(slash + 1);
-    }
-  }
-  auto colon = s.rfind(':');
-  if (colon != std::string::npos && s.find('/', colon) == std::string::npos) {
-    r.tag = s.substr(colon + 1);
-    s.resize(colon);
-  } else if (!r.digest) {
-    r.tag = "latest";
-  }
-  r.repository = s;
-  if (r.repository.empty())
-    return std::unexpected("invalid reference \"" + std::string(ref) + "\"");
-  return r;
 }
 
 Res<json> read_json(BuildEnv& env, const storage::Digest& d) {
@@ -85,24 +52,83 @@ Res<storage::Digest> pick_platform(const json& index) {
   return std::unexpected("no linux/amd64 manifest in the index");
 }
 
-Res<storage::Digest> resolve_manifest(BuildEnv& env, const Reference& r, std::string_view ref) {
-  // Without pull rights an image is reported exactly like a missing one:
-  // a build must not reveal what the caller may not read.
-  if (env.may_pull && !env.may_pull(r.repository)) {
-    return std::unexpected("base image \"" + std::string(ref) + "\" not found");
-  }
+std::string not_found(std::string_view text) {
+  return "base image \"" + std::string(text) + "\" not found";
+}
+
+// The manifest `ref` names in `repository`, or nullopt if the store has none.
+Res<std::optional<storage::Digest>> lookup(BuildEnv& env, const std::string& repository,
+                                           const ImageRef& ref, std::string_view text) {
   storage::Digest d;
-  if (r.digest) {
-    d = *r.digest;
+  if (ref.digest) {
+    d = *ref.digest;
   } else {
-    auto t = env.meta.resolve_tag(r.repository, r.tag);
-    if (!t) return std::unexpected(storage_message("resolve " + std::string(ref), t.error()));
-    if (!*t) return std::unexpected("base image \"" + std::string(ref) + "\" not found");
+    auto t = env.meta.resolve_tag(repository, ref.tag);
+    if (!t) return std::unexpected(storage_message("resolve " + std::string(text), t.error()));
+    if (!*t) return std::nullopt;
     d = **t;
   }
-  auto rec = env.meta.get_manifest(r.repository, d);
-  if (!rec || !*rec) return std::unexpected("base image \"" + std::string(ref) + "\" not found");
+  auto rec = env.meta.get_manifest(repository, d);
+  if (!rec) return std::unexpected(storage_message("resolve " + std::string(text), rec.error()));
+  if (!*rec) return std::nullopt;
   return d;
+}
+
+// A local image, read with the caller's pull rights. Without them an image is
+// reported exactly like a missing one: a build must not reveal what the
+// caller may not read.
+Res<std::optional<storage::Digest>> lookup_local(BuildEnv& env, const std::string& repository,
+                                                 const ImageRef& ref, std::string_view text) {
+  if (env.may_pull && !env.may_pull(repository)) return std::nullopt;
+  return lookup(env, repository, ref, text);
+}
+
+// An image of another registry: the copy pulled earlier if the store has it
+// (later builds need no network; a tag is not re-checked upstream, as `docker
+// build` without --pull), else pulled now. The caller's pull rights on the
+// store do not apply: the image is whatever the upstream serves with the
+// server's configured credentials, which any builder may use.
+Res<storage::Digest> resolve_upstream(BuildEnv& env, const ImageSource& src, const ImageRef& ref,
+                                      std::string_view text) {
+  auto have = lookup(env, src.store_repository, ref, text);
+  if (!have) return std::unexpected(have.error());
+  if (*have) return **have;
+  if (!env.fetcher) {
+    return std::unexpected(not_found(text) + " (pulling from other registries is off)");
+  }
+  UpstreamImage image{src.registry, src.endpoint, src.remote_repository};
+  if (env.log) {
+    std::string via = src.endpoint.empty() ? "" : " via " + src.endpoint;
+    env.log("pulling " + src.registry + "/" + src.remote_repository + ":" +
+            ref.manifest_reference() + via + " into " + src.store_repository + "\n");
+  }
+  auto pulled =
+      pull_image(env, *env.fetcher, image, ref.manifest_reference(), src.store_repository);
+  if (!pulled) return std::unexpected("pulling failed: " + pulled.error());
+  return *pulled;
+}
+
+// Where FROM / COPY --from `text` is read from (image_ref.hpp has the rules).
+Res<storage::Digest> resolve_manifest(BuildEnv& env, std::string_view text) {
+  auto ref = parse_image_ref(text);
+  if (!ref) return std::unexpected(ref.error());
+  if (!env.upstream) {  // no upstream policy: the store only, any host ignored
+    auto local = lookup_local(env, ref->path, *ref, text);
+    if (!local) return std::unexpected(local.error());
+    if (!*local) return std::unexpected(not_found(text));
+    return **local;
+  }
+  auto src = source_of(*env.upstream, *ref);
+  if (!src) return std::unexpected(src.error());
+  if (src->upstream) return resolve_upstream(env, *src, *ref, text);
+  auto local = lookup_local(env, src->store_repository, *ref, text);
+  if (!local) return std::unexpected(local.error());
+  if (*local) return **local;
+  // An unqualified name missing here may be Docker Hub's, through its mirror.
+  if (auto hub = docker_hub_fallback(*env.upstream, *ref)) {
+    return resolve_upstream(env, *hub, *ref, text);
+  }
+  return std::unexpected(not_found(text));
 }
 
 std::string random_hex() {
@@ -121,9 +147,7 @@ std::string unique_name(std::string_view prefix) {
 }
 
 Res<ImageState> load_image(BuildEnv& env, std::string_view reference) {
-  auto ref = parse_reference(reference);
-  if (!ref) return std::unexpected(ref.error());
-  auto digest = resolve_manifest(env, *ref, reference);
+  auto digest = resolve_manifest(env, reference);
   if (!digest) return std::unexpected(digest.error());
   auto manifest = read_json(env, *digest);
   if (!manifest) return std::unexpected(manifest.error());

@@ -31,9 +31,10 @@ struct ImageState {
 // A fresh name for scratch files and snapshot keys.
 std::string unique_name(std::string_view prefix);
 
-// Resolves "repo:tag", "repo@digest" or "host:port/repo:tag" (a host prefix,
-// the first component with '.' or ':', is stripped) from the store, picks
-// linux/amd64 from an index, and unpacks every layer into a snapshot.
+// Resolves "repo:tag", "repo@digest" or "host:port/repo:tag" from the store,
+// or from another registry by pulling it into the store first (image_ref.hpp
+// says which references are local), picks linux/amd64 from an index, and
+// unpacks every layer into a snapshot.
 Res<ImageState> load_image(BuildEnv& env, std::string_view reference);
 
 // Unpacks `blob` into the committed snapshot `diff_id` unless it exists.

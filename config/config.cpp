@@ -83,12 +83,29 @@ void read_auth(const std::filesystem::path& file, const json& a, AuthConfig& out
   if (out.token_ttl_seconds == 0) fail(file, "auth.token_ttl_seconds must be > 0");
 }
 
+void read_registries(const std::filesystem::path& file, const json& regs,
+                     std::map<std::string, UpstreamRegistryConfig>& out) {
+  if (!regs.is_object()) fail(file, "builder.registries must be an object");
+  for (const auto& [host, r] : regs.items()) {
+    std::string section = "builder.registries." + host + ".";
+    check_keys(file, r, section, {"username", "password", "insecure", "ca_file"});
+    UpstreamRegistryConfig& c = out[host];
+    std::string ca = c.ca_file;
+    read(file, r, "username", c.username);
+    read(file, r, "password", c.password);
+    read(file, r, "insecure", c.insecure);
+    read(file, r, "ca_file", ca);
+    c.ca_file = ca;
+  }
+}
+
 void read_builder(const std::filesystem::path& file, const json& b, BuilderConfig& out) {
   check_keys(file, b, "builder.",
              {"enabled", "concurrency", "build_timeout_seconds", "step_timeout_seconds",
               "max_context_bytes", "max_extracted_bytes", "max_context_entries",
               "memory_limit_bytes", "pids_limit", "runtime", "network", "max_queued",
-              "cache_max_bytes"});
+              "cache_max_bytes", "local_hosts", "mirrors", "registries", "pull",
+              "pull_timeout_seconds"});
   read(file, b, "enabled", out.enabled);
   read(file, b, "concurrency", out.concurrency);
   read(file, b, "build_timeout_seconds", out.build_timeout_seconds);
@@ -102,6 +119,11 @@ void read_builder(const std::filesystem::path& file, const json& b, BuilderConfi
   read(file, b, "network", out.network);
   read(file, b, "max_queued", out.max_queued);
   read(file, b, "cache_max_bytes", out.cache_max_bytes);
+  read(file, b, "local_hosts", out.local_hosts);
+  read(file, b, "mirrors", out.mirrors);
+  read(file, b, "pull", out.pull);
+  read(file, b, "pull_timeout_seconds", out.pull_timeout_seconds);
+  if (b.contains("registries")) read_registries(file, b["registries"], out.registries);
 }
 
 }  // namespace
@@ -120,6 +142,11 @@ void validate(const Config& c) {
     throw std::runtime_error("builder.network must be \"none\" or \"host\"");
   }
   if (b.pids_limit < 0) throw std::runtime_error("builder.pids_limit must be >= 0");
+  for (const auto& [host, url] : b.mirrors) {
+    if (!url.starts_with("http://") && !url.starts_with("https://")) {
+      throw std::runtime_error("builder.mirrors." + host + " must be an http:// or https:// URL");
+    }
+  }
 }
 
 Config load_file(const std::filesystem::path& file, Config base) {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,6 +60,16 @@ struct AuthConfig {
   unsigned max_delay_seconds = 300;   // the longest wait imposed after repeated failures
 };
 
+// How to reach another registry that base images are pulled from.
+struct UpstreamRegistryConfig {
+  std::string username;  // Basic auth, and for the token endpoint of Docker's token flow
+  std::string password;  // or an access token
+  // Plain HTTP to this host even if it is not loopback (loopback hosts always
+  // may use it). Credentials then cross the network in the clear.
+  bool insecure = false;
+  std::filesystem::path ca_file;  // extra trusted CAs (PEM) for its HTTPS
+};
+
 // The build service (POST /builds). Its working data lives under
 // DATA/builder/: snapshots, contexts, the runtime's state and build logs.
 struct BuilderConfig {
@@ -80,6 +91,19 @@ struct BuilderConfig {
   // The step cache: total size of the layers it keeps (least recently used
   // entries go first); 0: unbounded.
   std::uint64_t cache_max_bytes = 20ULL << 30;
+  // Base images (builder/image_ref.hpp). FROM with one of these hosts reads
+  // this server's store: "name" on any port, "name:port" on that port only.
+  // A host not listed is another registry, pulled into "upstream/<host>/...".
+  std::vector<std::string> local_hosts{"localhost"};
+  // Registry host -> URL to pull it from, e.g. {"docker.io":
+  // "https://mirror.example.com"}; a "docker.io" entry also sends
+  // unqualified names missing from the store (FROM debian:bookworm) there.
+  std::map<std::string, std::string> mirrors;
+  // Credentials and transport per registry "host[:port]" (as in the URL
+  // actually contacted: a mirror's host for mirrored names).
+  std::map<std::string, UpstreamRegistryConfig> registries;
+  bool pull = true;                    // false: only images already in the store
+  unsigned pull_timeout_seconds = 60;  // per network read or write while pulling
 };
 
 struct Config {
@@ -111,7 +135,11 @@ struct Config {
 //                   "max_extracted_bytes": 8589934592, "max_context_entries": 1000000,
 //                   "memory_limit_bytes": 4294967296, "pids_limit": 4096,
 //                   "runtime": "/usr/sbin/runc", "network": "none", "max_queued": 100,
-//                   "cache_max_bytes": 21474836480 } }
+//                   "cache_max_bytes": 21474836480,
+//                   "local_hosts": ["localhost"], "pull": true, "pull_timeout_seconds": 60,
+//                   "mirrors": { "docker.io": "https://mirror.example.com" },
+//                   "registries": { "mirror.example.com": { "username": "u",
+//                       "password": "p", "insecure": false, "ca_file": "" } } } }
 Config load_file(const std::filesystem::path& file, Config base = {});
 
 // Checks what no single key can: TLS cert and key come together, a client CA

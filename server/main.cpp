@@ -20,6 +20,7 @@
 #include "registry/registry.hpp"
 #include "server/admin_cli.hpp"
 #include "server/build_cli.hpp"
+#include "server/registry_fetcher.hpp"
 #include "server/server.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/clock.hpp"
@@ -272,6 +273,19 @@ builder::BuildServiceOptions builder_options(const config::Config& c) {
   if (b.memory_limit_bytes > 0) o.limits.memory_bytes = b.memory_limit_bytes;
   if (b.pids_limit > 0) o.limits.pids = b.pids_limit;
   o.network = b.network == "host" ? builder::NetworkMode::kHost : builder::NetworkMode::kNone;
+  o.upstream.local_hosts = b.local_hosts;
+  // Loopback addresses on our own port are this server too; on another port
+  // they are another registry (a second Drydock, a mirror on this host).
+  if (c.server.listen_port != 0) {
+    for (const char* self : {"127.0.0.1", "[::1]"}) {
+      o.upstream.local_hosts.push_back(self + (":" + std::to_string(c.server.listen_port)));
+    }
+  }
+  o.upstream.mirrors.insert(b.mirrors.begin(), b.mirrors.end());
+  if (b.pull) {
+    o.fetcher = std::make_shared<server::HttpImageFetcher>(
+        server::RegistryFetcherOptions{b.registries, std::chrono::seconds(b.pull_timeout_seconds)});
+  }
   return o;
 }
 

@@ -111,6 +111,34 @@ TEST_F(ConfigFileTest, AuthAndTlsDefaultsAreOff) {
             std::string::npos);
 }
 
+TEST_F(ConfigFileTest, UpstreamRegistriesAreRead) {
+  Config c = load_file(write(R"({
+    "builder": {"local_hosts": ["registry.example.com:5000"], "pull": false,
+                "pull_timeout_seconds": 5,
+                "mirrors": {"docker.io": "http://127.0.0.1:5001"},
+                "registries": {"127.0.0.1:5001": {"username": "u", "password": "p",
+                                                  "insecure": true, "ca_file": "/ca.pem"}}}
+  })"));
+  const auto& b = c.builder;
+  EXPECT_EQ(b.local_hosts, std::vector<std::string>{"registry.example.com:5000"});
+  EXPECT_FALSE(b.pull);
+  EXPECT_EQ(b.pull_timeout_seconds, 5u);
+  EXPECT_EQ(b.mirrors.at("docker.io"), "http://127.0.0.1:5001");
+  const auto& r = b.registries.at("127.0.0.1:5001");
+  EXPECT_EQ(r.username, "u");
+  EXPECT_EQ(r.password, "p");
+  EXPECT_TRUE(r.insecure);
+  EXPECT_EQ(r.ca_file, "/ca.pem");
+  EXPECT_NO_THROW(validate(c));
+  EXPECT_EQ(Config{}.builder.local_hosts, std::vector<std::string>{"localhost"});
+  EXPECT_TRUE(Config{}.builder.pull);
+  EXPECT_NE(error_of(R"({"builder": {"registries": {"h": {"user": "u"}}}})")
+                .find("builder.registries.h.user"),
+            std::string::npos);
+  c.builder.mirrors["docker.io"] = "mirror.example.com";
+  EXPECT_THROW(validate(c), std::runtime_error);
+}
+
 TEST_F(ConfigFileTest, BuilderSectionIsRead) {
   Config c = load_file(write(R"({
     "builder": {"enabled": false, "concurrency": 3, "build_timeout_seconds": 60,
