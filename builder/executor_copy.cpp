@@ -315,11 +315,8 @@ StepRes<void> copy_step(BuildCtx& b, StageCtx& st, const Instruction& ins, const
   options.parent_lookup = lookup_in_rootfs(stage_root);
   auto layer = store_layer(b.env, c.plan, options);
   if (!layer) return step_error(BuildErrc::kInternal, layer.error());
-  if (*layer) {
-    if (auto s = ensure_snapshot(b.env, (*layer)->blob, (*layer)->diff_id); !s) {
-      return step_error(BuildErrc::kInternal, s.error());
-    }
-  }
+  // The layer is unpacked into a snapshot only when a later step needs the
+  // filesystem (ensure_chain): a final COPY never pays for it.
   add_history(st, b, std::move(created_by), *layer);
   cache_store(b, key, *layer, st);
   return {};
@@ -376,11 +373,6 @@ StepRes<void> workdir_step(BuildCtx& b, StageCtx& st, const std::string& path) {
     auto layer = store_layer(b.env, plan, options);
     if (!layer) return step_error(BuildErrc::kInternal, layer.error());
     written = *layer;
-    if (written) {
-      if (auto s = ensure_snapshot(b.env, written->blob, written->diff_id); !s) {
-        return step_error(BuildErrc::kInternal, s.error());
-      }
-    }
     add_history(st, b, "WORKDIR " + st.state.image.config.working_dir, written);
     cache_store(b, key, written, st);
     return {};
