@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/scope.hpp"
+#include "storage/clock.hpp"
 
 namespace drydock::auth {
 
@@ -36,14 +37,7 @@ std::string error_json(std::string_view code, std::string_view message) {
 }
 
 // RFC 3339 UTC time for `issued_at`.
-std::string rfc3339(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string rfc3339(std::int64_t t) { return storage::rfc3339_utc(t); }
 
 // The rights carried by a bearer token's `access` claim, as a principal
 // whose grants name exact repositories (names hold no '*').

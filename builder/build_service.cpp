@@ -572,14 +572,7 @@ std::uint64_t BuildService::max_upload_bytes() const { return impl_->options.max
 
 namespace {
 
-std::string rfc3339(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+using storage::rfc3339_utc;
 
 nlohmann::json record_json(const BuildRecord& r) {
   using nlohmann::json;
@@ -592,11 +585,11 @@ nlohmann::json record_json(const BuildRecord& r) {
             {"no_cache", r.params.no_cache},
             {"no_cache_filter", r.params.no_cache_filter},
             {"user", r.params.user},
-            {"created", rfc3339(r.created)}};
+            {"created", rfc3339_utc(r.created)}};
   for (const auto& [k, v] : r.params.build_args) j["build_args"][k] = v;
-  if (r.started > 0) j["started"] = rfc3339(r.started);
+  if (r.started > 0) j["started"] = rfc3339_utc(r.started);
   if (r.finished > 0) {
-    j["finished"] = rfc3339(r.finished);
+    j["finished"] = rfc3339_utc(r.finished);
     j["duration_seconds"] = r.finished - (r.started > 0 ? r.started : r.created);
   }
   if (!r.digest.empty()) j["digest"] = r.digest;

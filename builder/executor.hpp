@@ -1,7 +1,9 @@
 #pragma once
 // Runs a parsed Dockerfile into an image, as `docker build` (BuildKit) does
 // (DESIGN.md "Build flow"): the stages the target needs, base images from
-// Drydock's own store unpacked once into content-addressed snapshots, RUN in
+// Drydock's own store (or pulled into it from another registry through
+// BuildEnv's ImageFetcher, see upstream_pull.hpp) unpacked once into
+// content-addressed snapshots (lazily, when a step needs the tree), RUN in
 // an OCI runtime container over an overlay of those snapshots, COPY/ADD
 // written straight into layers, and the result committed through storage/.
 //
