@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <variant>
 
 #include "auth/authenticator.hpp"
 #include "auth/secrets.hpp"
@@ -113,30 +114,101 @@ std::string repository_of(const std::string& tag_ref) {
 
 }  // namespace
 
+namespace {
+
 // Who may see a build: anyone with auth off; with it, admins and the user
 // who started it.
-bool Session::may_see(const builder::BuildRecord& r, const auth::Principal& who) const {
-  return ctx_.auth == nullptr || who.admin || (!who.anonymous() && r.params.user == who.user);
+bool may_see(const builder::BuildRecord& r, const auth::Principal& who, bool auth_on) {
+  return !auth_on || who.admin || (!who.anonymous() && r.params.user == who.user);
 }
+
+// "/builds", "/builds/<id>" or "/builds/<id>/logs"; anything else is not valid.
+struct BuildPath {
+  std::string id;
+  bool logs = false;
+  bool valid = true;
+};
+
+BuildPath parse_build_path(std::string_view path) {
+  BuildPath out;
+  std::string_view rest = path.substr(std::string_view("/builds").size());
+  if (rest.empty()) return out;
+  rest.remove_prefix(1);  // the '/'
+  auto slash = rest.find('/');
+  out.id = std::string(rest.substr(0, slash));
+  if (slash != std::string_view::npos) {
+    out.logs = true;
+    if (rest.substr(slash) != "/logs") out.id.clear();
+  }
+  out.valid = !out.id.empty();
+  return out;
+}
+
+// GET /builds (blocking: runs on the worker pool).
+Reply list_builds(builder::BuildService& builds, const registry::Query& query,
+                  const auth::Principal& who, bool auth_on) {
+  std::size_t limit = kDefaultListLimit;
+  if (auto l = query.get("limit")) {
+    try {
+      limit = std::clamp<std::size_t>(std::stoul(*l), 1, kMaxListLimit);
+    } catch (const std::exception&) {
+      return registry::error_reply(ErrorCode::kBuildInvalid, "limit must be a number");
+    }
+  }
+  // Non-admins see their own builds only: read more and filter.
+  auto all = builds.list(!auth_on || who.admin ? limit : kMaxListLimit);
+  if (!all) return storage_failure(all.error());
+  std::vector<builder::BuildRecord> seen;
+  for (auto& r : *all) {
+    if (seen.size() < limit && may_see(r, who, auth_on)) seen.push_back(std::move(r));
+  }
+  return json_reply(200, builder::builds_json(seen));
+}
+
+// The build `id` if the caller may see it, else the reply that says no.
+std::variant<builder::BuildRecord, Reply> visible_build(builder::BuildService& builds,
+                                                        const std::string& id,
+                                                        const auth::Principal& who, bool auth_on) {
+  auto rec = builds.get(id);
+  if (!rec) return storage_failure(rec.error());
+  if (!*rec || !may_see(**rec, who, auth_on)) return build_unknown();
+  return std::move(**rec);
+}
+
+// GET/HEAD/DELETE /builds/<id> (blocking: runs on the worker pool).
+Reply build_request(builder::BuildService& builds, http::verb verb, const std::string& id,
+                    const auth::Principal& who, bool auth_on) {
+  auto rec = visible_build(builds, id, who, auth_on);
+  if (auto* refused = std::get_if<Reply>(&rec)) return std::move(*refused);
+  if (verb == http::verb::get || verb == http::verb::head) {
+    return json_reply(200, builder::build_json(std::get<0>(rec)));
+  }
+  if (verb != http::verb::delete_) {
+    return registry::error_reply(ErrorCode::kMethodNotAllowed, "use GET or DELETE");
+  }
+  auto after = builds.cancel(id, kCancelWait);
+  if (!after) return storage_failure(after.error());
+  if (!*after) return build_unknown();
+  return json_reply(200, builder::build_json(**after));
+}
+
+// Why GET /builds/<id>/logs is refused, or nullopt (blocking).
+std::optional<Reply> log_refusal(builder::BuildService& builds, http::verb verb,
+                                 const std::string& id, const auth::Principal& who,
+                                 bool auth_on) {
+  if (verb != http::verb::get) return registry::error_reply(ErrorCode::kMethodNotAllowed, "use GET");
+  auto rec = visible_build(builds, id, who, auth_on);
+  if (auto* refused = std::get_if<Reply>(&rec)) return std::move(*refused);
+  return std::nullopt;
+}
+
+}  // namespace
 
 asio::awaitable<bool> Session::handle_builds(RequestParser& p, Exchange& ex,
                                              std::string_view path, const registry::Query& query) {
   auto verb = p.get().method();
-  // "/builds", "/builds/<id>" or "/builds/<id>/logs".
-  std::string_view rest = path.substr(std::string_view("/builds").size());
-  std::string id;
-  bool logs = false;
-  if (!rest.empty()) {
-    rest.remove_prefix(1);  // the '/'
-    auto slash = rest.find('/');
-    id = std::string(rest.substr(0, slash));
-    if (slash != std::string_view::npos) {
-      if (rest.substr(slash) != "/logs") id.clear();
-      logs = true;
-    }
-  }
-  bool known_path = rest.empty() || !id.empty();
-  if (!known_path || ctx_.builds == nullptr) {
+  BuildPath target = parse_build_path(path);
+  if (!target.valid || ctx_.builds == nullptr) {
     if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
     Reply reply = ctx_.builds == nullptr
                       ? registry::error_reply(ErrorCode::kUnavailable,
@@ -151,62 +223,28 @@ asio::awaitable<bool> Session::handle_builds(RequestParser& p, Exchange& ex,
     if (!allowed) co_return ex.keep_alive;
     who = std::move(*allowed);
   }
-  if (id.empty() && verb == http::verb::post) co_return co_await handle_build_post(p, ex, query, who);
-
+  if (target.id.empty() && verb == http::verb::post) {
+    co_return co_await handle_build_post(p, ex, query, who);
+  }
   if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
   auto& builds = *ctx_.builds;
-  if (id.empty()) {
-    if (verb != http::verb::get && verb != http::verb::head) {
-      co_return co_await write_reply(
-          registry::error_reply(ErrorCode::kMethodNotAllowed, "use GET or POST"), ex);
-    }
-    std::size_t limit = kDefaultListLimit;
-    bool bad_limit = false;
-    if (auto l = query.get("limit")) {
-      try {
-        limit = std::clamp<std::size_t>(std::stoul(*l), 1, kMaxListLimit);
-      } catch (const std::exception&) {
-        bad_limit = true;
-      }
-    }
-    if (bad_limit) {
-      co_return co_await write_reply(
-          registry::error_reply(ErrorCode::kBuildInvalid, "limit must be a number"), ex);
-    }
-    // Non-admins see their own builds only: read more and filter.
-    auto all = co_await run_blocking(ctx_.workers, [&] {
-      return builds.list(ctx_.auth == nullptr || who.admin ? limit : kMaxListLimit);
-    });
-    if (!all) co_return co_await write_reply(storage_failure(all.error()), ex);
-    std::vector<builder::BuildRecord> seen;
-    for (auto& r : *all) {
-      if (seen.size() < limit && may_see(r, who)) seen.push_back(std::move(r));
-    }
-    co_return co_await write_reply(json_reply(200, builder::builds_json(seen)), ex);
-  }
-
-  auto rec = co_await run_blocking(ctx_.workers, [&] { return builds.get(id); });
-  if (!rec) co_return co_await write_reply(storage_failure(rec.error()), ex);
-  if (!*rec || !may_see(**rec, who)) co_return co_await write_reply(build_unknown(), ex);
-  if (logs) {
-    if (verb != http::verb::get) {
-      co_return co_await write_reply(
-          registry::error_reply(ErrorCode::kMethodNotAllowed, "use GET"), ex);
-    }
+  const bool auth_on = ctx_.auth != nullptr;
+  if (target.logs) {
+    std::optional<Reply> refused = co_await run_blocking(
+        ctx_.workers, [&] { return log_refusal(builds, verb, target.id, who, auth_on); });
+    if (refused) co_return co_await write_reply(std::move(*refused), ex);
     auto follow = query.get("follow").value_or("");
-    co_return co_await stream_build_log(ex, id, follow == "1" || follow == "true");
+    co_return co_await stream_build_log(ex, target.id, follow == "1" || follow == "true");
   }
-  if (verb == http::verb::get || verb == http::verb::head) {
-    co_return co_await write_reply(json_reply(200, builder::build_json(**rec)), ex);
-  }
-  if (verb != http::verb::delete_) {
+  if (target.id.empty() && verb != http::verb::get && verb != http::verb::head) {
     co_return co_await write_reply(
-        registry::error_reply(ErrorCode::kMethodNotAllowed, "use GET or DELETE"), ex);
+        registry::error_reply(ErrorCode::kMethodNotAllowed, "use GET or POST"), ex);
   }
-  auto after = co_await run_blocking(ctx_.workers, [&] { return builds.cancel(id, kCancelWait); });
-  if (!after) co_return co_await write_reply(storage_failure(after.error()), ex);
-  if (!*after) co_return co_await write_reply(build_unknown(), ex);
-  co_return co_await write_reply(json_reply(200, builder::build_json(**after)), ex);
+  Reply reply = co_await run_blocking(ctx_.workers, [&] {
+    if (target.id.empty()) return list_builds(builds, query, who, auth_on);
+    return build_request(builds, verb, target.id, who, auth_on);
+  });
+  co_return co_await write_reply(std::move(reply), ex);
 }
 
 asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,

@@ -155,7 +155,6 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> stream_engine_build(Exchange& ex, const std::string& id,
                                             const std::vector<std::string>& shown_tags,
                                             bool quiet);
-  bool may_see(const builder::BuildRecord& r, const auth::Principal& who) const;
   asio::awaitable<bool> handle_manifest_put(RequestParser& p, Exchange& ex, std::string name,
                                             std::string ref, registry::RequestInfo info);
   asio::awaitable<bool> handle_upload(RequestParser& p, Exchange& ex, registry::UploadStep step);
