@@ -26,6 +26,7 @@
 #include "builder/build_service.hpp"
 #include "registry/reference.hpp"
 #include "server/blocking.hpp"
+#include "server/build_stream.hpp"
 #include "server/session.hpp"
 
 namespace drydock::server {
@@ -38,12 +39,6 @@ using registry::Reply;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
 constexpr std::size_t kUploadPiece = 1 << 20;
-constexpr std::size_t kLogPiece = 64 * 1024;
-// Polling the log: quickly at first and after each new piece (a cached
-// build ends within milliseconds), backing off to kLogPollMax when quiet.
-constexpr std::chrono::milliseconds kLogPollMin(5);
-constexpr std::chrono::milliseconds kLogPollMax(200);
-constexpr std::chrono::milliseconds kCancelWait(15000);
 constexpr std::size_t kDefaultListLimit = 50;
 constexpr std::size_t kMaxListLimit = 1000;
 
@@ -402,7 +397,7 @@ asio::awaitable<bool> Session::stream_build_log(Exchange& ex, const std::string&
   if (hec) co_return false;
   std::uint64_t offset = 0;
   asio::steady_timer pause(co_await asio::this_coro::executor);
-  auto wait = kLogPollMin;
+  LogPoll poll;
   for (;;) {
     auto piece = co_await run_blocking(ctx_.workers,
                                        [&] { return builds.read_log(id, offset, kLogPiece); });
@@ -415,12 +410,11 @@ asio::awaitable<bool> Session::stream_build_log(Exchange& ex, const std::string&
           co_await stream_.visit([&](auto& s) { return asio::async_write(s, chunk, kTuple); });
       if (ec) co_return false;
       if (piece->data.size() == kLogPiece) continue;  // more is there already
-      wait = kLogPollMin;
+      poll.reset();
     }
     if (piece->complete || !follow || ctx_.stopping) break;
-    pause.expires_after(wait);
+    pause.expires_after(poll.next());
     co_await pause.async_wait(kTuple);
-    wait = std::min(wait * 2, kLogPollMax);
   }
   stream_.tcp().expires_after(std::chrono::seconds(ctx_.config.body_timeout_seconds));
   auto last = http::make_chunk_last();

@@ -24,6 +24,7 @@
 #include "builder/engine_api.hpp"
 #include "registry/reference.hpp"
 #include "server/blocking.hpp"
+#include "server/build_stream.hpp"
 #include "server/session.hpp"
 
 namespace drydock::server {
@@ -35,9 +36,6 @@ using registry::Reply;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
-constexpr std::size_t kLogPiece = 64 * 1024;
-constexpr std::chrono::milliseconds kLogPoll(200);
-constexpr std::chrono::milliseconds kCancelWait(15000);
 constexpr std::string_view kServerVersion = "drydock";
 
 // An Engine API error: {"message": ...}, which the docker CLI prints as
@@ -233,6 +231,7 @@ asio::awaitable<bool> Session::stream_engine_build(Exchange& ex, const std::stri
     bytes_out += text.size();
   };
   asio::steady_timer pause(executor);
+  LogPoll poll;
   bool complete = false;
   // A stopping server cancels the build below, like a client leaving.
   while (!watch->gone && !ctx_.stopping) {
@@ -248,7 +247,8 @@ asio::awaitable<bool> Session::stream_engine_build(Exchange& ex, const std::stri
       break;
     }
     if (piece->data.size() == kLogPiece) continue;  // more is there already
-    pause.expires_after(kLogPoll);
+    if (!piece->data.empty()) poll.reset();
+    pause.expires_after(poll.next());
     co_await pause.async_wait(kTuple);
   }
   if (watch->gone || !complete) {
