@@ -524,6 +524,12 @@ TEST_F(ProcessBuild, BuildsSurviveRestartsAndUnfinishedOnesAreMarkedFailed) {
   j = status(killed);
   EXPECT_EQ(j["status"], "failed");
   EXPECT_NE(j.value("error", "").find("restarted"), std::string::npos) << j.dump();
+  // runc delete -f kills the container's init; the kernel then kills the rest
+  // of its pid namespace, which can take a moment after runc returns.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (process_running_with("sleep 6002") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
   EXPECT_FALSE(process_running_with("sleep 6002"));
   EXPECT_EQ(leftovers(), 0u);
   // And builds work after it.
