@@ -19,7 +19,9 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "builder/in_root.hpp"
@@ -492,6 +494,27 @@ ExecResult<std::unique_ptr<RuncRuntime>> RuncRuntime::open(RuncOptions options) 
   return rt;
 }
 
+// SIGKILLs whatever still runs in container `id`'s cgroups (what runc delete
+// missed), waits up to 5 s for them to empty, and removes them.
+void RuncRuntime::kill_cgroup(const std::string& id) const {
+  auto deadline = Clock::now() + 5s;
+  for (const auto& base : cgroup_bases_) {
+    fs::path dir = base / id;
+    for (;;) {
+      std::ifstream procs(dir / "cgroup.procs");
+      if (!procs) break;
+      bool any = false;
+      for (pid_t pid; procs >> pid;) {
+        any = true;
+        ::kill(pid, SIGKILL);
+      }
+      if (!any || Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    ::rmdir(dir.c_str());
+  }
+}
+
 std::vector<std::string> RuncRuntime::runc_command(std::initializer_list<std::string> args) const {
   std::vector<std::string> argv = {options_.runc.string(), "--root", options_.state_root.string()};
   argv.insert(argv.end(), args);
@@ -503,12 +526,22 @@ ExecResult<std::size_t> RuncRuntime::cleanup_stale() {
   if (!succeeded(listed)) {
     return std::unexpected(runtime_error("runc list: " + (listed ? listed->output : "")));
   }
-  std::istringstream ids(listed->output);
-  for (std::string id; std::getline(ids, id);) {
-    if (!id.empty()) (void)run_command(runc_command({"delete", "-f", id}));
+  // Containers runc knows, and any whose bundle is left: a dead server's
+  // `runc run` may not have recorded its container's state yet.
+  std::set<std::string> ids;
+  std::istringstream listed_ids(listed->output);
+  for (std::string id; std::getline(listed_ids, id);) {
+    if (id.starts_with("drydock-")) ids.insert(id);
+  }
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(options_.bundle_root, ec)) {
+    ids.insert(entry.path().filename().string());
+  }
+  for (const auto& id : ids) {
+    (void)run_command(runc_command({"delete", "-f", id}));
+    kill_cgroup(id);
   }
   std::size_t removed = 0;
-  std::error_code ec;
   for (const auto& entry : fs::directory_iterator(options_.bundle_root, ec)) {
     fs::path rootfs = entry.path() / "rootfs";
     // A rootfs may carry several stacked mounts; unmount until it is none.

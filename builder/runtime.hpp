@@ -154,9 +154,10 @@ class RuncRuntime final : public Runtime {
 
   ExecResult<RunResult> run(const RunSpec& spec) override;
 
-  // Deletes every container in state_root, then unmounts and removes every
-  // bundle left in bundle_root. For startup: a server that died mid-build
-  // leaves them. Returns how many bundles went.
+  // Deletes every container in state_root and every container whose bundle
+  // is left in bundle_root (runc delete -f, then SIGKILL to what is still in
+  // its cgroups), then unmounts and removes the bundles. For startup: a
+  // server that died mid-build leaves them. Returns how many bundles went.
   ExecResult<std::size_t> cleanup_stale();
 
   const RuncOptions& options() const { return options_; }
@@ -167,6 +168,7 @@ class RuncRuntime final : public Runtime {
       : options_(std::move(options)), nofile_(nofile), cgroup_bases_(std::move(cgroup_bases)) {}
 
   std::vector<std::string> runc_command(std::initializer_list<std::string> args) const;
+  void kill_cgroup(const std::string& id) const;
   ExecResult<RunResult> supervise(const RunSpec& spec, const std::filesystem::path& bundle,
                                   const std::string& id);
 
