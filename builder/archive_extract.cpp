@@ -472,12 +472,14 @@ ArchiveResult<void> remove_existing(std::string_view path, NewEntry entry) {
 }
 
 ArchiveResult<ExtractStats> extract(int fd, const fs::path& root, const ExtractSpec& spec) {
-  if (::mkdir(root.c_str(), 0700) != 0) {
-    const ArchiveErrc code = errno == EEXIST ? ArchiveErrc::kInvalidArgument : ArchiveErrc::kIo;
-    return std::unexpected(path_errno(code, "create target", root.string(), errno));
-  }
-  if (::chmod(root.c_str(), spec.root_mode) != 0) {
-    return std::unexpected(path_errno(ArchiveErrc::kIo, "chmod", root.string(), errno));
+  if (!spec.root_exists) {
+    if (::mkdir(root.c_str(), 0700) != 0) {
+      const ArchiveErrc code = errno == EEXIST ? ArchiveErrc::kInvalidArgument : ArchiveErrc::kIo;
+      return std::unexpected(path_errno(code, "create target", root.string(), errno));
+    }
+    if (::chmod(root.c_str(), spec.root_mode) != 0) {
+      return std::unexpected(path_errno(ArchiveErrc::kIo, "chmod", root.string(), errno));
+    }
   }
   UniqueFd root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root_fd.valid())

@@ -109,13 +109,15 @@ struct ExtractSpec {
   int disk_flags = 0;                             // extra ARCHIVE_EXTRACT_* flags
   ExtractLimits limits;                           // caps
   mode_t root_mode = 0755;                        // mode of the created target
+  bool root_exists = false;  // extract into an existing `root` (kept as it is) instead
   std::vector<std::filesystem::path> lower_dirs;  // see prepare_parents
   EntryHook hook;                                 // optional
 };
 
 // Creates `root` (which must not exist; its parent must) and extracts the
-// archive read from `fd` (not closed) into it. On failure the partial tree is
-// left for the caller to remove_tree().
+// archive read from `fd` (not closed) into it; with spec.root_exists, extracts
+// into the existing directory `root`, replacing what entries name. On failure
+// the partial tree is left for the caller to remove_tree().
 ArchiveResult<ExtractStats> extract(int fd, const std::filesystem::path& root,
                                     const ExtractSpec& spec);
 

@@ -165,6 +165,7 @@ struct Job {
   std::string id;
   BuildParams params;
   fs::path context_dir;
+  std::string sync_session;  // context_dir is a kept context, held by this session
   std::string dockerfile_text;
   PullCheck may_pull;
   Secrets secrets;
@@ -188,6 +189,10 @@ struct BuildService::Impl {
   void run_job(Job& job);
   void finish(Job& job, BuildStatus status, std::string_view digest, std::string_view error);
   fs::path set_context_aside(const Job& job);
+  void discard_context(const Job& job);
+  std::expected<ExtractedContext, SubmitError> take_context(Job& job, const fs::path& upload,
+                                                            const ContextOptions& options,
+                                                            std::string_view session);
 
   BuildServiceOptions options;
   storage::BlobStore& blobs;
@@ -196,6 +201,7 @@ struct BuildService::Impl {
   BuildCache cache;
   std::unique_ptr<OverlaySnapshotter> snapshots;
   std::unique_ptr<Runtime> runtime;
+  std::unique_ptr<ContextSync> sync;
   std::string unavailable;  // the snapshotter could not open: no builds at all
   std::string warning;
 
@@ -228,6 +234,10 @@ void BuildService::Impl::worker() {
 // finished at once; deleting its files can take long (one discard per file
 // on some disks) and happens after.
 fs::path BuildService::Impl::set_context_aside(const Job& job) {
+  if (!job.sync_session.empty()) {
+    sync->release(job.sync_session, job.params.user);  // kept for the next build
+    return {};
+  }
   if (job.context_dir.empty()) return {};
   fs::path aside = options.root / "trash" / job.id;
   if (::rename(job.context_dir.c_str(), aside.c_str()) == 0) return aside;
@@ -260,6 +270,42 @@ void BuildService::Impl::finish(Job& job, BuildStatus status, std::string_view d
     changed.notify_all();
   }
   if (!aside.empty()) (void)remove_context(aside);
+  sync->empty_trash();
+}
+
+// A context that no build will use.
+void BuildService::Impl::discard_context(const Job& job) {
+  if (!job.sync_session.empty()) {
+    sync->release(job.sync_session, job.params.user);
+  } else if (!job.context_dir.empty()) {
+    (void)remove_context(job.context_dir);
+  }
+}
+
+// The job's context: the upload extracted into a fresh directory, or with a
+// session, the kept context it completes.
+std::expected<ExtractedContext, SubmitError> BuildService::Impl::take_context(
+    Job& job, const fs::path& upload, const ContextOptions& options, std::string_view session) {
+  using Kind = SubmitError::Kind;
+  if (!session.empty()) {
+    auto synced = sync->complete(session, job.params.user, upload, options);
+    if (!synced) {
+      auto kind = synced.error().kind == SyncError::Kind::kIo ? Kind::kInternal : Kind::kInvalid;
+      return std::unexpected(SubmitError{kind, synced.error().message});
+    }
+    job.sync_session = session;
+    job.context_dir = synced->tree;
+    return std::move(synced->context);
+  }
+  job.context_dir = this->options.root / "contexts" / ("ctx-" + random_hex(8));
+  auto extracted = extract_context(upload, job.context_dir, options);
+  if (!extracted) {
+    (void)remove_context(job.context_dir);
+    job.context_dir.clear();
+    auto kind = extracted.error().code == ArchiveErrc::kIo ? Kind::kInternal : Kind::kInvalid;
+    return std::unexpected(SubmitError{kind, "build context: " + extracted.error().message});
+  }
+  return std::move(*extracted);
 }
 
 void BuildService::Impl::run_job(Job& job) {
@@ -382,6 +428,9 @@ std::unique_ptr<BuildService> BuildService::open(BuildServiceOptions options,
     i.warning = "RUN steps cannot run: " + rt.error().message;
   }
   unmount_below(root);
+  i.sync = ContextSync::open(ContextSyncOptions{.root = root / "kept",
+                                                .max_bytes = i.options.kept_contexts_max_bytes,
+                                                .max_sessions = i.options.max_queued});
   for (const char* dir : {"uploads", "contexts", "work", "trash"}) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(root / dir, ec)) {
@@ -435,7 +484,8 @@ fs::path BuildService::upload_path() const {
 std::expected<BuildRecord, SubmitError> BuildService::submit(BuildParams params,
                                                              const fs::path& upload,
                                                              PullCheck may_pull,
-                                                             Secrets secrets) {
+                                                             Secrets secrets,
+                                                             std::string_view context_session) {
   auto& i = *impl_;
   struct RemoveUpload {
     const fs::path& p;
@@ -445,49 +495,44 @@ std::expected<BuildRecord, SubmitError> BuildService::submit(BuildParams params,
     }
   } remove_upload{upload};
   using Kind = SubmitError::Kind;
-  if (!i.unavailable.empty()) {
-    return std::unexpected(SubmitError{Kind::kBusy, "builds are unavailable: " + i.unavailable});
-  }
+  auto job = std::make_shared<Job>();
+  job->params = params;
+  auto refuse = [&](Kind kind, std::string message) {
+    if (job->context_dir.empty() && !context_session.empty()) {
+      // Never completed: the tree is dropped at its next session.
+      i.sync->release(context_session, job->params.user);
+    }
+    i.discard_context(*job);
+    return std::unexpected(SubmitError{kind, std::move(message)});
+  };
+  if (!i.unavailable.empty()) return refuse(Kind::kBusy, "builds are unavailable: " + i.unavailable);
   {
     std::lock_guard lock(i.mu);
-    if (i.stopping) return std::unexpected(SubmitError{Kind::kBusy, "the server is shutting down"});
+    if (i.stopping) return refuse(Kind::kBusy, "the server is shutting down");
     if (i.queue.size() >= i.options.max_queued) {
-      return std::unexpected(SubmitError{
-          Kind::kBusy, "too many builds waiting (" + std::to_string(i.queue.size()) + ")"});
+      return refuse(Kind::kBusy, "too many builds waiting (" + std::to_string(i.queue.size()) + ")");
     }
   }
-  auto job = std::make_shared<Job>();
-  job->context_dir = i.options.root / "contexts" / ("ctx-" + random_hex(8));
   ContextOptions copt;
   copt.dockerfile_path = params.dockerfile;
   copt.limits.max_bytes = i.options.max_extracted_bytes;
   copt.limits.max_entries = i.options.max_context_entries;
-  auto extracted = extract_context(upload, job->context_dir, copt);
-  if (!extracted) {
-    (void)remove_context(job->context_dir);
-    auto kind = extracted.error().code == ArchiveErrc::kIo ? Kind::kInternal : Kind::kInvalid;
-    return std::unexpected(SubmitError{kind, "build context: " + extracted.error().message});
-  }
+  auto extracted = i.take_context(*job, upload, copt, context_session);
+  if (!extracted) return refuse(extracted.error().kind, extracted.error().message);
   if (!extracted->dockerfile) {
-    (void)remove_context(job->context_dir);
-    return std::unexpected(SubmitError{
-        Kind::kInvalid, "the build context has no Dockerfile at \"" + params.dockerfile + "\""});
+    return refuse(Kind::kInvalid,
+                  "the build context has no Dockerfile at \"" + params.dockerfile + "\"");
   }
   auto text = dockerfile_with_labels(*extracted->dockerfile, params.dockerfile, params.target,
                                      params.labels);
-  if (!text) {
-    (void)remove_context(job->context_dir);
-    return std::unexpected(SubmitError{Kind::kInvalid, text.error()});
-  }
+  if (!text) return refuse(Kind::kInvalid, text.error());
   job->dockerfile_text = std::move(*text);
   job->may_pull = std::move(may_pull);
   job->secrets = std::move(secrets);
-  job->params = params;
   auto rec = i.store.create(std::move(params), now());
   if (!rec) {
-    (void)remove_context(job->context_dir);
-    return std::unexpected(SubmitError{
-        Kind::kInternal, "record the build: " + std::string(storage::to_string(rec.error()))});
+    return refuse(Kind::kInternal,
+                  "record the build: " + std::string(storage::to_string(rec.error())));
   }
   job->id = rec->id;
   {
@@ -496,7 +541,7 @@ std::expected<BuildRecord, SubmitError> BuildService::submit(BuildParams params,
       job->done = true;
       (void)i.store.mark_finished(job->id, BuildStatus::kFailed, {},
                                   "server shut down before the build started", now());
-      (void)remove_context(job->context_dir);
+      i.discard_context(*job);
       return std::unexpected(SubmitError{Kind::kBusy, "the server is shutting down"});
     }
     i.active.emplace(job->id, job);
@@ -504,6 +549,31 @@ std::expected<BuildRecord, SubmitError> BuildService::submit(BuildParams params,
   }
   i.wake.notify_one();
   return *rec;
+}
+
+std::expected<SyncPlan, SubmitError> BuildService::begin_context(std::string_view user,
+                                                                 std::string_view key,
+                                                                 std::string_view manifest) {
+  auto& i = *impl_;
+  using Kind = SubmitError::Kind;
+  if (!i.unavailable.empty()) {
+    return std::unexpected(SubmitError{Kind::kBusy, "builds are unavailable: " + i.unavailable});
+  }
+  auto entries = parse_manifest(manifest, i.options.max_context_entries);
+  if (!entries) return std::unexpected(SubmitError{Kind::kInvalid, entries.error()});
+  auto plan = i.sync->begin(user, key, std::move(*entries));
+  if (!plan) {
+    const auto& e = plan.error();
+    Kind kind = e.kind == SyncError::Kind::kInvalid ? Kind::kInvalid
+                : e.kind == SyncError::Kind::kBusy  ? Kind::kBusy
+                                                    : Kind::kInternal;
+    return std::unexpected(SubmitError{kind, e.message});
+  }
+  return std::move(*plan);
+}
+
+void BuildService::end_context(std::string_view session, std::string_view user) {
+  impl_->sync->release(session, user);
 }
 
 storage::Result<std::optional<BuildRecord>> BuildService::get(std::string_view id) {

@@ -13,6 +13,7 @@
 // blob store: layers are published by rename):
 //   uploads/    contexts being received, one file per upload
 //   contexts/   extracted contexts of queued and running builds
+//   kept/       contexts kept for incremental uploads (context_sync.hpp)
 //   work/       the executor's scratch files
 //   snapshots/  the overlay snapshotter (base layers unpacked once, reused)
 //   runc/       the OCI runtime's state and bundles
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "builder/build_store.hpp"
+#include "builder/context_sync.hpp"
 #include "builder/image_fetcher.hpp"
 #include "builder/image_ref.hpp"
 #include "builder/runtime.hpp"
@@ -52,6 +54,9 @@ struct BuildServiceOptions {
   std::uint64_t max_extracted_bytes = 8ULL << 30;
   std::uint64_t max_context_entries = 1'000'000;
   std::uint64_t cache_max_bytes = 20ULL << 30;  // the step cache's layers; 0: unbounded
+  // Contexts kept for incremental uploads (context_sync.hpp), file bytes of
+  // all of them; 0 keeps none.
+  std::uint64_t kept_contexts_max_bytes = 4ULL << 30;
   Limits limits;
   // kNone: no network in RUN, --network=host refused. kHost: RUN uses the
   // host's network, and --network=host is allowed.
@@ -106,12 +111,25 @@ class BuildService {
   // upload into. Hand it to submit(), or delete it yourself on failure.
   std::filesystem::path upload_path() const;
 
+  // Starts an incremental context upload for params.user's kept context
+  // `key`: `manifest` is the client's manifest_json() of its context. The
+  // plan says which entries to send (ContextSync::begin). Blocking.
+  std::expected<SyncPlan, SubmitError> begin_context(std::string_view user, std::string_view key,
+                                                     std::string_view manifest);
+
+  // Ends `user`'s context session that will not be submitted (its upload
+  // failed or the request was refused).
+  void end_context(std::string_view session, std::string_view user);
+
   // Extracts the context archive at `upload` (removed in every case), finds
-  // the Dockerfile in it, records the build and queues it. Blocking: call it
-  // off the network threads.
+  // the Dockerfile in it, records the build and queues it. With a
+  // `context_session` from begin_context(), `upload` holds only the entries
+  // the plan asked for, and the build uses the kept context they complete.
+  // Blocking: call it off the network threads.
   std::expected<BuildRecord, SubmitError> submit(BuildParams params,
                                                  const std::filesystem::path& upload,
-                                                 PullCheck may_pull = {}, Secrets secrets = {});
+                                                 PullCheck may_pull = {}, Secrets secrets = {},
+                                                 std::string_view context_session = {});
 
   storage::Result<std::optional<BuildRecord>> get(std::string_view id);
   storage::Result<std::vector<BuildRecord>> list(std::size_t limit);

@@ -128,6 +128,7 @@ class Pruner {
   }
 
   std::uint64_t removed() const { return removed_; }
+  std::vector<std::string> take_removed_paths() { return std::move(removed_paths_); }
 
  private:
   // Returns whether `path` is still there afterwards.
@@ -144,6 +145,7 @@ class Pruner {
     fs::remove_all(path, ec);
     if (ec) return std::unexpected(io_error("remove", path, ec));
     ++removed_;
+    removed_paths_.push_back(rel);
     return false;
   }
 
@@ -162,6 +164,7 @@ class Pruner {
 
   const DockerIgnore& ignore_;
   std::uint64_t removed_ = 0;
+  std::vector<std::string> removed_paths_;
 };
 
 // Finds, parses and applies the ignore file; fills the ignore fields.
@@ -188,7 +191,27 @@ ArchiveResult<void> apply_ignore_file(int root_fd, const fs::path& dir,
   Pruner pruner(out.ignore);
   if (auto kept = pruner.prune(dir, ""); !kept) return std::unexpected(kept.error());
   out.ignored_paths = pruner.removed();
+  out.ignored = pruner.take_removed_paths();
   return {};
+}
+
+// After extraction: reads the Dockerfile, applies the ignore file.
+ArchiveResult<ExtractedContext> finish_context(const fs::path& dir, const std::string& dockerfile,
+                                               const ContextOptions& options,
+                                               ExtractedContext out) {
+  UniqueFd root_fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd.valid()) {
+    return std::unexpected(io_error("open", dir, std::error_code(errno, std::generic_category())));
+  }
+  if (!dockerfile.empty()) {
+    auto text = read_context_file(root_fd.get(), dockerfile, options.max_dockerfile_bytes);
+    if (!text) return std::unexpected(text.error());
+    out.dockerfile = std::move(*text);
+  }
+  if (auto ok = apply_ignore_file(root_fd.get(), dir, dockerfile, options, out); !ok) {
+    return std::unexpected(ok.error());
+  }
+  return out;
 }
 
 }  // namespace
@@ -207,20 +230,30 @@ ArchiveResult<ExtractedContext> extract_context(int fd, const fs::path& dir,
   auto stats = archive_detail::extract(fd, dir, spec);
   if (!stats) return std::unexpected(stats.error());
   out.stats = std::move(*stats);
+  return finish_context(dir, *dockerfile, options, std::move(out));
+}
 
-  UniqueFd root_fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root_fd.valid()) {
-    return std::unexpected(io_error("open", dir, std::error_code(errno, std::generic_category())));
-  }
-  if (!dockerfile->empty()) {
-    auto text = read_context_file(root_fd.get(), *dockerfile, options.max_dockerfile_bytes);
-    if (!text) return std::unexpected(text.error());
-    out.dockerfile = std::move(*text);
-  }
-  if (auto ok = apply_ignore_file(root_fd.get(), dir, *dockerfile, options, out); !ok) {
-    return std::unexpected(ok.error());
-  }
-  return out;
+ArchiveResult<ExtractedContext> update_context(
+    int fd, const fs::path& dir, const ContextOptions& options,
+    const std::function<bool(const std::string& path)>& allowed) {
+  auto dockerfile = dockerfile_location(options.dockerfile_path);
+  if (!dockerfile) return std::unexpected(dockerfile.error());
+  archive_detail::ExtractSpec spec;
+  spec.limits = options.limits;
+  spec.root_exists = true;
+  spec.hook = [&allowed](archive_entry* e, const std::string& path,
+                         ExtractStats& stats) -> ArchiveResult<EntryAction> {
+    if (!allowed(path)) {
+      return std::unexpected(archive_detail::entry_error(ArchiveErrc::kInvalidContext, path,
+                                                         "was not asked for"));
+    }
+    return context_entry(e, stats);
+  };
+  ExtractedContext out;
+  auto stats = archive_detail::extract(fd, dir, spec);
+  if (!stats) return std::unexpected(stats.error());
+  out.stats = std::move(*stats);
+  return finish_context(dir, *dockerfile, options, std::move(out));
 }
 
 ArchiveResult<ExtractedContext> extract_context(const fs::path& archive, const fs::path& dir,

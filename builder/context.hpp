@@ -26,8 +26,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "builder/archive_extract.hpp"
 #include "builder/dockerignore.hpp"
@@ -66,6 +68,8 @@ struct ExtractedContext {
   ExtractStats stats;
   // Paths (files, or whole directories) removed because they were excluded.
   std::uint64_t ignored_paths = 0;
+  // Those paths, relative to the root ("a/b").
+  std::vector<std::string> ignored;
 };
 
 // Extracts the context archive read from `fd` (not closed) into `dir`, which
@@ -79,6 +83,15 @@ ArchiveResult<ExtractedContext> extract_context(int fd, const std::filesystem::p
 ArchiveResult<ExtractedContext> extract_context(const std::filesystem::path& archive,
                                                 const std::filesystem::path& dir,
                                                 const ContextOptions& options = {});
+
+// Updates a context kept in the existing directory `dir` (context_sync.hpp)
+// from the archive read from `fd`: entries replace what is there, and an
+// entry whose path `allowed` refuses fails the update (kInvalidContext).
+// Then, as extract_context does, reads the Dockerfile and applies the ignore
+// file. On failure `dir` is left in between, for the caller to discard.
+ArchiveResult<ExtractedContext> update_context(
+    int fd, const std::filesystem::path& dir, const ContextOptions& options,
+    const std::function<bool(const std::string& path)>& allowed);
 
 // Deletes an extracted (or partly extracted) context directory.
 inline ArchiveResult<void> remove_context(const std::filesystem::path& dir) {

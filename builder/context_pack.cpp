@@ -134,8 +134,11 @@ class Packer {
 
   LayerResult<void> write_extra(const ExtraFile& file) {
     TarHeader h{.name = file.name, .type = S_IFREG, .perm = 0644};
-    h.mtime = std::time(nullptr);
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    h.mtime = now.tv_sec;
     h.size = file.content.size();
+    if (!describe(h, now)) return {};
     if (auto r = tar_.write_header(h); !r) return r;
     ++stats_.entries;
     stats_.file_bytes += file.content.size();
@@ -147,6 +150,25 @@ class Packer {
  private:
   std::filesystem::path path_of(const std::string& rel) const {
     return rel.empty() ? options_.dir : options_.dir / rel;
+  }
+
+  // Tells on_entry about the entry; whether to write it.
+  bool describe(const TarHeader& h, const timespec& mtime) {
+    ++stats_.walked;
+    if (options_.on_entry) {
+      PackedEntry e{.name = h.name,
+                    .type = h.type,
+                    .perm = h.perm,
+                    .uid = h.owner.uid,
+                    .gid = h.owner.gid,
+                    .size = h.size};
+      e.mtime_ns = std::int64_t{mtime.tv_sec} * 1'000'000'000 + mtime.tv_nsec;
+      e.symlink = h.symlink;
+      e.hardlink = h.hardlink;
+      if (!e.hardlink.empty()) e.size = 0;
+      options_.on_entry(e);
+    }
+    return !options_.send || options_.send(h.name);
   }
 
   bool forced(const std::string& rel) const {
@@ -210,6 +232,7 @@ class Packer {
         if (!first) h.hardlink = it->second;
       }
     }
+    if (!describe(h, st.st_mtim)) return {};
     if (auto r = tar_.write_header(h); !r) return r;
     ++stats_.entries;
     if (h.type != S_IFREG || !h.hardlink.empty()) return {};

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,19 @@ namespace drydock::builder {
 struct ExtraFile {
   std::string name;  // relative, '/'-separated, in the root of the tar
   std::string content;
+};
+
+// An entry of the context as the walk meets it (context_sync.hpp's manifest).
+struct PackedEntry {
+  std::string name;         // relative, '/'-separated
+  unsigned type = 0;        // S_IFREG, S_IFDIR, S_IFLNK or S_IFIFO
+  unsigned perm = 0;        // mode & 07777
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::int64_t mtime_ns = 0;  // nanoseconds since the epoch
+  std::uint64_t size = 0;     // regular files that are not hard links
+  std::string symlink;        // a symlink's target
+  std::string hardlink;       // a second name of a file: the first name sent
 };
 
 // What to pack.
@@ -55,11 +69,19 @@ struct ContextPackOptions {
   // the tar (the walk skips the real one) while the real one's patterns
   // still decide what the walk sends.
   std::vector<ExtraFile> extra_files;
+  // Called for every entry the tar would hold, in tar order, before it is
+  // written (or not, see `send`).
+  std::function<void(const PackedEntry&)> on_entry;
+  // When set, only the entries it accepts (by name) go into the tar; the walk
+  // and the names of hard links are as without it. An update for a context
+  // the server keeps sends only what changed.
+  std::function<bool(const std::string& name)> send;
 };
 
 // What was sent.
 struct PackStats {
   std::uint64_t entries = 0;     // tar entries written
+  std::uint64_t walked = 0;      // entries met (written or left out by `send`)
   std::uint64_t file_bytes = 0;  // content bytes of regular files
   std::uint64_t ignored = 0;     // paths left out by the ignore file (a skipped dir counts once)
   std::uint64_t skipped = 0;     // sockets and devices

@@ -17,10 +17,12 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "auth/secrets.hpp"
 #include "builder/context_pack.hpp"
+#include "builder/context_sync.hpp"
 #include "builder/dockerignore.hpp"
 #include "builder/mount.hpp"
 #include "server/cli_http_client.hpp"
@@ -60,6 +62,8 @@ Options:
   --build-arg K=V        set a build argument (repeatable); a bare K takes its
                          value from the environment (skipped if unset)
   --no-cache             do not use the build cache
+  --full-context         send the whole context even if the server kept it
+                         from the last build of DIR (see below)
   --secret id=ID,src=FILE | id=ID,env=VAR
                          a secret for RUN --mount=type=secret,id=ID (repeatable):
                          sent in a request header, kept in the server's memory
@@ -82,6 +86,13 @@ not sent ("!" exceptions re-include), except the Dockerfile and .dockerignore
 themselves, which are always sent. With -f sub/Dockerfile, a
 sub/Dockerfile.dockerignore next to it replaces .dockerignore.
 
+The server keeps the last context it got for DIR (per user), so a rebuild
+sends only what changed: first a manifest (names, types, modes, owners, sizes,
+mtimes; no contents), then a tar of the new and changed entries. A file whose
+size, mode, owner and mtime are unchanged is taken to be unchanged, as docker
+build (BuildKit) does. When the server cannot (an older server, or another
+build of DIR is using the kept copy) the whole context is sent.
+
 Ctrl-C while the build runs cancels it (DELETE /builds/<id>) and exits 130; a
 second Ctrl-C quits at once.
 
@@ -103,6 +114,7 @@ struct BuildArgs {
   std::optional<std::string> ca_cert;
   std::optional<std::string> user;
   std::string dir;
+  bool full_context = false;
   bool help = false;
 };
 
@@ -127,6 +139,8 @@ bool apply_option(BuildArgs& b, const std::string& flag,
     b.build_args.push_back(value());
   } else if (flag == "--no-cache") {
     b.no_cache = true;
+  } else if (flag == "--full-context") {
+    b.full_context = true;
   } else if (flag == "--secret") {
     b.secrets.push_back(value());
   } else if (flag == "--no-cache-filter") {
@@ -439,16 +453,108 @@ std::vector<std::pair<std::string, std::string>> secret_headers(const BuildArgs&
   return out;
 }
 
-// Uploads the context; the build's id, or the exit status on failure.
+// Takes the tar and keeps nothing: the manifest walk.
+class DiscardSink final : public builder::LayerSink {
+ public:
+  builder::LayerResult<void> write(std::span<const std::byte>) override { return {}; }
+};
+
+// The manifest of the context as plan.pack would send it.
+std::expected<std::vector<builder::SyncEntry>, std::string> context_manifest(
+    const ContextPlan& plan) {
+  std::vector<builder::SyncEntry> entries;
+  builder::ContextPackOptions options = plan.pack;
+  options.on_entry = [&](const builder::PackedEntry& e) {
+    entries.push_back(builder::sync_entry(e));
+  };
+  options.send = [](const std::string&) { return false; };
+  DiscardSink sink;
+  auto packed = builder::pack_context(options, sink);
+  if (!packed) return std::unexpected(packed.error().message);
+  return entries;
+}
+
+// Names the server's kept copy of this context: this host, the directory
+// and the ignore file that shapes it.
+std::string context_key(const ContextPlan& plan) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::error_code ec;
+  fs::path dir = fs::canonical(plan.pack.dir, ec);
+  if (ec) dir = fs::absolute(plan.pack.dir);
+  std::string id = std::string(host) + '\0' + dir.string() + '\0' + plan.pack.ignore_file;
+  return auth::sha256_hex(id).substr(0, 40);
+}
+
+// How an incremental upload goes: the session and the entries to send, or
+// nothing when the server cannot keep contexts (older server, the kept
+// context busy): then the whole context goes.
+struct SyncStart {
+  std::string session;
+  std::vector<builder::SyncEntry> manifest;
+  std::unordered_set<std::string> send;
+};
+
+// POST /builds/contexts: the manifest; what the server needs. A refusal that
+// a full upload would get too (401, 403) is left to that upload to report.
+std::optional<SyncStart> start_sync(CliHttpClient& client, const ContextPlan& plan) {
+  auto manifest = context_manifest(plan);
+  if (!manifest) return std::nullopt;  // the full upload reports it
+  std::string body = builder::manifest_json(*manifest);
+  auto reply = client.post_chunked(
+      "/builds/contexts?key=" + context_key(plan), "application/json",
+      [&](const BodyWriter& writer) { return writer(std::as_bytes(std::span(body))); });
+  if (!reply || reply->status != 200) return std::nullopt;
+  json doc = json::parse(reply->body, nullptr, false);
+  if (!doc.is_object() || !doc.contains("session") || !doc["session"].is_string() ||
+      !doc.contains("need") || !doc["need"].is_array()) {
+    return std::nullopt;
+  }
+  SyncStart out;
+  out.session = doc["session"].get<std::string>();
+  for (const auto& n : doc["need"]) {
+    if (!n.is_number_unsigned() || n.get<std::size_t>() >= manifest->size()) return std::nullopt;
+    out.send.insert((*manifest)[n.get<std::size_t>()].path);
+  }
+  out.manifest = std::move(*manifest);
+  return out;
+}
+
+// Uploads the context, or with `sync` only what the server asked for; the
+// build's id, or the exit status on failure.
 std::expected<std::string, int> submit(CliHttpClient& client, const BuildArgs& a,
-                                       const ContextPlan& plan) {
+                                       const ContextPlan& plan,
+                                       const std::optional<SyncStart>& sync) {
   builder::PackStats stats;
+  builder::ContextPackOptions pack = plan.pack;
+  std::string target = build_target(a, plan);
+  std::size_t seen = 0;
+  bool moved = false;
+  if (sync) {
+    target += "&context=" + url_encode(sync->session);
+    pack.send = [&](const std::string& name) { return sync->send.contains(name); };
+    // The second walk must meet what the manifest said.
+    pack.on_entry = [&](const builder::PackedEntry& e) {
+      auto entry = builder::sync_entry(e);
+      bool extra = entry.path.starts_with(".dockerfile.") || entry.path == plan.pack.ignore_file;
+      if (seen >= sync->manifest.size() ||
+          (!(sync->manifest[seen] == entry) && !(extra && sync->manifest[seen].path == entry.path))) {
+        moved = true;
+      }
+      ++seen;
+    };
+  }
   auto reply =
-      client.post_chunked(build_target(a, plan), "application/x-tar",
+      client.post_chunked(target, "application/x-tar",
                           [&](const BodyWriter& writer) -> std::expected<void, std::string> {
                             ChunkSink sink(writer);
-                            auto packed = builder::pack_context(plan.pack, sink);
+                            auto packed = builder::pack_context(pack, sink);
                             if (!packed) return std::unexpected(packed.error().message);
+                            if (sync && seen != sync->manifest.size()) moved = true;
+                            if (moved) {
+                              return std::unexpected(
+                                  std::string("the context changed while it was being sent"));
+                            }
                             stats = *packed;
                             return {};
                           },
@@ -470,9 +576,18 @@ std::expected<std::string, int> submit(CliHttpClient& client, const BuildArgs& a
     std::fputs("drydock: the server's answer has no build id\n", stderr);
     return std::unexpected(kExitFailed);
   }
-  std::fprintf(stderr, "drydock: sent the build context (%llu entries, %s); build %s\n",
-               static_cast<unsigned long long>(stats.entries), megabytes(stats.file_bytes).c_str(),
-               doc["id"].get<std::string>().c_str());
+  if (sync) {
+    std::fprintf(stderr,
+                 "drydock: sent the build context (%llu of %llu entries, %s; the server kept the "
+                 "rest); build %s\n",
+                 static_cast<unsigned long long>(stats.entries),
+                 static_cast<unsigned long long>(stats.walked), megabytes(stats.file_bytes).c_str(),
+                 doc["id"].get<std::string>().c_str());
+  } else {
+    std::fprintf(stderr, "drydock: sent the build context (%llu entries, %s); build %s\n",
+                 static_cast<unsigned long long>(stats.entries),
+                 megabytes(stats.file_bytes).c_str(), doc["id"].get<std::string>().c_str());
+  }
   return doc["id"].get<std::string>();
 }
 
@@ -533,7 +648,9 @@ int run(const BuildArgs& a) {
   std::signal(SIGPIPE, SIG_IGN);
   Interrupts interrupts(options);
   CliHttpClient client(options);
-  auto id = submit(client, a, plan);
+  std::optional<SyncStart> sync;
+  if (!a.full_context) sync = start_sync(client, plan);
+  auto id = submit(client, a, plan, sync);
   if (!id) return id.error();
   interrupts.follow(*id);
   follow_log(client, *id);

@@ -19,6 +19,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <variant>
 
 #include "auth/authenticator.hpp"
@@ -41,6 +44,8 @@ constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
 constexpr std::size_t kUploadPiece = 1 << 20;
 constexpr std::size_t kDefaultListLimit = 50;
 constexpr std::size_t kMaxListLimit = 1000;
+// The largest context manifest (POST /builds/contexts): ~100 bytes an entry.
+constexpr std::uint64_t kMaxManifestBytes = 256ULL << 20;
 
 Reply json_reply(unsigned status, std::string body) {
   Reply r;
@@ -100,6 +105,56 @@ std::variant<builder::BuildParams, Reply> build_params(const registry::Query& q)
     }
   }
   return p;
+}
+
+// What POST /builds asks for.
+struct BuildRequest {
+  builder::BuildParams params;
+  builder::Secrets secrets;
+};
+
+// The answer to a refused submit() or begin_context().
+Reply submit_failure(const builder::SubmitError& e) {
+  using Kind = builder::SubmitError::Kind;
+  ErrorCode code = e.kind == Kind::kInvalid ? ErrorCode::kBuildInvalid
+                   : e.kind == Kind::kBusy  ? ErrorCode::kUnavailable
+                                            : ErrorCode::kInternal;
+  return registry::error_reply(code, e.message);
+}
+
+// The answer to a body that was not stored (413 or 500).
+Reply receipt_failure(const ContextReceipt& receipt, std::string_view what,
+                      std::uint64_t limit) {
+  if (receipt.outcome == ContextReceipt::Outcome::kTooLarge) {
+    return registry::error_reply(ErrorCode::kContextTooLarge, std::string(what) + " larger than " +
+                                                                  std::to_string(limit) + " bytes");
+  }
+  return registry::error_reply(ErrorCode::kInternal, receipt.message);
+}
+
+// {"session":..,"need":[..],"need_bytes":..,"deleted":..}
+std::string plan_json(const builder::SyncPlan& plan) {
+  nlohmann::json j = {{"session", plan.session},
+                      {"need", plan.need},
+                      {"need_bytes", plan.need_bytes},
+                      {"deleted", plan.deleted}};
+  return j.dump();
+}
+
+// Reads the manifest from `file` (then removed) and starts the session.
+std::expected<builder::SyncPlan, builder::SubmitError> begin_context(
+    builder::BuildService& builds, const std::string& user, const std::string& key,
+    const std::filesystem::path& file) {
+  std::string text;
+  {
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    text = s.str();
+  }
+  std::error_code ec;
+  std::filesystem::remove(file, ec);
+  return builds.begin_context(user, key, text);
 }
 
 // The repository part of "repo:tag" (tags are checked by build_params).
@@ -221,6 +276,9 @@ asio::awaitable<bool> Session::handle_builds(RequestParser& p, Exchange& ex,
   if (target.id.empty() && verb == http::verb::post) {
     co_return co_await handle_build_post(p, ex, query, who);
   }
+  if (target.id == "contexts" && !target.logs) {
+    co_return co_await handle_context_post(p, ex, query, who);
+  }
   if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
   auto& builds = *ctx_.builds;
   const bool auth_on = ctx_.auth != nullptr;
@@ -242,22 +300,21 @@ asio::awaitable<bool> Session::handle_builds(RequestParser& p, Exchange& ex,
   co_return co_await write_reply(std::move(reply), ex);
 }
 
-asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,
-                                                 const registry::Query& query,
-                                                 const auth::Principal& who) {
-  auto& builds = *ctx_.builds;
+namespace {
+
+// The build's parameters and secrets from the request, or the reply that
+// refuses it (a bad parameter or secret, or no push access to a tag).
+std::variant<BuildRequest, Reply> read_build_request(const http::request_header<>& req,
+                                                     const registry::Query& query,
+                                                     const auth::Principal& who,
+                                                     const auth::Authenticator* auth) {
   auto parsed = build_params(query);
-  if (parsed.index() == 1) {
-    if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
-    co_return co_await write_reply(std::get<1>(std::move(parsed)), ex);
-  }
-  auto params = std::get<0>(std::move(parsed));
-  params.user = who.user;
+  if (parsed.index() == 1) return std::get<1>(std::move(parsed));
+  BuildRequest out{std::get<0>(std::move(parsed)), {}};
+  out.params.user = who.user;
   // Secrets come in headers ("Drydock-Build-Secret: ID=BASE64"), never in the
   // query (which is logged) and never stored.
-  builder::Secrets secrets;
-  std::optional<std::string> bad_secret;
-  auto [first, last] = p.get().equal_range("Drydock-Build-Secret");
+  auto [first, last] = req.equal_range("Drydock-Build-Secret");
   for (auto it = first; it != last; ++it) {
     std::string_view v = it->value();
     auto eq = v.find('=');
@@ -265,41 +322,59 @@ asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,
                      ? std::nullopt
                      : auth::base64_decode(v.substr(eq + 1));
     if (!value) {
-      bad_secret = "Drydock-Build-Secret must be ID=BASE64";
-      break;
+      return registry::error_reply(ErrorCode::kBuildInvalid,
+                                   "Drydock-Build-Secret must be ID=BASE64");
     }
-    secrets[std::string(v.substr(0, eq))] = std::move(*value);
-  }
-  if (bad_secret) {
-    if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
-    co_return co_await write_reply(registry::error_reply(ErrorCode::kBuildInvalid, *bad_secret), ex);
+    out.secrets[std::string(v.substr(0, eq))] = std::move(*value);
   }
   // Building into a repository is pushing to it.
-  if (ctx_.auth != nullptr) {
-    for (const auto& t : params.tags) {
+  if (auth != nullptr) {
+    for (const auto& t : out.params.tags) {
       auto repo = repository_of(t);
-      if (!ctx_.auth->allowed(who, repo).has(auth::Action::kPush)) {
-        if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
-        co_return co_await write_reply(
-            registry::error_reply(ErrorCode::kDenied, "push access to " + repo + " denied"), ex);
+      if (!auth->allowed(who, repo).has(auth::Action::kPush)) {
+        return registry::error_reply(ErrorCode::kDenied, "push access to " + repo + " denied");
       }
     }
   }
-  const std::uint64_t limit = builds.max_upload_bytes();
-  auto too_large = [&] {
-    return registry::error_reply(ErrorCode::kContextTooLarge,
-                                 "build context larger than " + std::to_string(limit) + " bytes");
-  };
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,
+                                                 const registry::Query& query,
+                                                 const auth::Principal& who) {
+  auto& builds = *ctx_.builds;
+  // An incremental upload: the body holds what begin_context() asked for.
+  std::string session = query.get("context").value_or("");
+  auto request = read_build_request(p.get(), query, who, ctx_.auth);
+  if (request.index() == 1) {
+    if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
+    if (!session.empty()) {
+      bool ended = co_await run_blocking(ctx_.workers, [&] {
+        builds.end_context(session, who.user);
+        return true;
+      });
+      (void)ended;
+    }
+    co_return co_await write_reply(std::get<1>(std::move(request)), ex);
+  }
+  auto params = std::move(std::get<0>(request).params);
+  auto secrets = std::move(std::get<0>(request).secrets);
   std::filesystem::path upload = builds.upload_path();
   auto receipt = co_await receive_context(p, ex, upload);
   using Outcome = ContextReceipt::Outcome;
-  if (receipt.outcome == Outcome::kGone) co_return false;
   if (receipt.outcome != Outcome::kStored) {
+    if (!session.empty()) {
+      bool ended = co_await run_blocking(ctx_.workers, [&] {
+        builds.end_context(session, who.user);
+        return true;
+      });
+      (void)ended;
+    }
+    if (receipt.outcome == Outcome::kGone) co_return false;
     ex.keep_alive = false;
-    Reply refused = receipt.outcome == Outcome::kTooLarge
-                        ? too_large()
-                        : registry::error_reply(ErrorCode::kInternal, receipt.message);
-    co_return co_await write_reply(std::move(refused), ex);
+    co_return co_await write_reply(receipt_failure(receipt, "build context", builds.max_upload_bytes()), ex);
   }
 
   builder::PullCheck may_pull;
@@ -309,27 +384,47 @@ asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,
     };
   }
   auto submitted = co_await run_blocking(ctx_.workers, [&] {
-    return builds.submit(std::move(params), upload, std::move(may_pull), std::move(secrets));
+    return builds.submit(std::move(params), upload, std::move(may_pull), std::move(secrets),
+                         session);
   });
-  if (!submitted) {
-    using Kind = builder::SubmitError::Kind;
-    const auto& e = submitted.error();
-    ErrorCode code = e.kind == Kind::kInvalid ? ErrorCode::kBuildInvalid
-                     : e.kind == Kind::kBusy  ? ErrorCode::kUnavailable
-                                              : ErrorCode::kInternal;
-    co_return co_await write_reply(registry::error_reply(code, e.message), ex);
-  }
+  if (!submitted) co_return co_await write_reply(submit_failure(submitted.error()), ex);
   Reply reply = json_reply(202, builder::build_json(*submitted));
   reply.header("Location", "/builds/" + submitted->id);
   co_return co_await write_reply(std::move(reply), ex);
 }
 
+// POST /builds/contexts?key=KEY: the manifest that starts an incremental
+// context upload (builder/context_sync.hpp); answers the plan.
+asio::awaitable<bool> Session::handle_context_post(RequestParser& p, Exchange& ex,
+                                                   const registry::Query& query,
+                                                   const auth::Principal& who) {
+  auto& builds = *ctx_.builds;
+  if (p.get().method() != http::verb::post) {
+    if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
+    co_return co_await write_reply(
+        registry::error_reply(ErrorCode::kMethodNotAllowed, "use POST"), ex);
+  }
+  std::filesystem::path upload = builds.upload_path();
+  auto receipt = co_await receive_context(p, ex, upload, kMaxManifestBytes);
+  if (receipt.outcome == ContextReceipt::Outcome::kGone) co_return false;
+  if (receipt.outcome != ContextReceipt::Outcome::kStored) {
+    ex.keep_alive = false;
+    co_return co_await write_reply(receipt_failure(receipt, "context manifest", kMaxManifestBytes), ex);
+  }
+  std::string key = query.get("key").value_or("");
+  auto planned = co_await run_blocking(
+      ctx_.workers, [&] { return begin_context(builds, who.user, key, upload); });
+  if (!planned) co_return co_await write_reply(submit_failure(planned.error()), ex);
+  co_return co_await write_reply(json_reply(200, plan_json(*planned)), ex);
+}
+
 asio::awaitable<ContextReceipt> Session::receive_context(RequestParser& p, Exchange& ex,
-                                                         const std::filesystem::path& upload) {
+                                                         const std::filesystem::path& upload,
+                                                         std::uint64_t limit) {
   using Outcome = ContextReceipt::Outcome;
   // The context is refused by its declared size before a byte is read, and
   // cut off once a chunked body passes the limit.
-  const std::uint64_t limit = ctx_.builds->max_upload_bytes();
+  if (limit == 0) limit = ctx_.builds->max_upload_bytes();
   if (!p.chunked() && p.content_length() && *p.content_length() > limit) {
     co_return ContextReceipt{Outcome::kTooLarge, {}};
   }

@@ -141,11 +141,15 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> handle_build_post(RequestParser& p, Exchange& ex,
                                           const registry::Query& query,
                                           const auth::Principal& who);
+  asio::awaitable<bool> handle_context_post(RequestParser& p, Exchange& ex,
+                                            const registry::Query& query,
+                                            const auth::Principal& who);
   asio::awaitable<bool> stream_build_log(Exchange& ex, const std::string& id, bool follow);
-  // The request body into `upload` (created here), up to the build
-  // service's limit; sends 100-continue first when asked.
+  // The request body into `upload` (created here), up to `limit` bytes (0:
+  // the build service's upload limit); sends 100-continue first when asked.
   asio::awaitable<ContextReceipt> receive_context(RequestParser& p, Exchange& ex,
-                                                  const std::filesystem::path& upload);
+                                                  const std::filesystem::path& upload,
+                                                  std::uint64_t limit = 0);
   // engine_routes.cpp: the Docker Engine API subset (/_ping, /version,
   // /build), `endpoint` a builder::EngineEndpoint.
   asio::awaitable<bool> handle_engine(RequestParser& p, Exchange& ex, int endpoint,

@@ -474,5 +474,73 @@ TEST_F(BuildCli, RebuildsUseTheStepCacheAcrossRestarts) {
   EXPECT_EQ(count(fresh.out, " CACHED"), 0u) << fresh.out;
 }
 
+TEST_F(BuildCli, RebuildsSendOnlyWhatChangedAndBuildTheSameImage) {
+  start_server();
+  write(ctx() / "Dockerfile", "FROM scratch\nCOPY . /app/\n");
+  write(ctx() / ".dockerignore", "ignored.txt\n");
+  write(ctx() / "ignored.txt", "never sent\n");
+  for (int i = 0; i < 20; ++i) write(ctx() / "src" / ("f" + std::to_string(i)), "file " + std::to_string(i));
+  write(ctx() / "doc/readme", "read me\n");
+  fs::create_symlink("src/f1", ctx() / "link");
+  // Entries: Dockerfile, .dockerignore, src/, 20 files, doc/, doc/readme, link.
+  auto first = build({"-t", "inc/app:1", ctx().string()});
+  ASSERT_EQ(first.status.exit_code, 0) << first.out << first.err;
+  EXPECT_NE(first.err.find("(26 of 26 entries"), std::string::npos) << first.err;
+  auto same = build({"-t", "inc/app:2", ctx().string()});
+  ASSERT_EQ(same.status.exit_code, 0) << same.out << same.err;
+  EXPECT_NE(same.err.find("(0 of 26 entries, 0.0 MB"), std::string::npos) << same.err;
+
+  write(ctx() / "src/f3", "file 3, changed");
+  fs::remove(ctx() / "src/f4");
+  write(ctx() / "doc/new", "new\n");
+  auto changed = build({"-t", "inc/app:3", ctx().string()});
+  ASSERT_EQ(changed.status.exit_code, 0) << changed.out << changed.err;
+  // src/f3, doc/new and the two directories.
+  EXPECT_NE(changed.err.find("(4 of 26 entries"), std::string::npos) << changed.err;
+  auto files = image_files("inc/app", "3");
+  EXPECT_TRUE(contains(files, "app/doc/new")) << join(files);
+  EXPECT_TRUE(contains(files, "app/src/f3")) << join(files);
+  EXPECT_FALSE(contains(files, "app/src/f4")) << join(files);
+  EXPECT_FALSE(contains(files, "app/ignored.txt")) << join(files);
+  // The whole context gives the same layer, byte for byte.
+  auto full = build({"-t", "inc/app:4", "--full-context", ctx().string()});
+  ASSERT_EQ(full.status.exit_code, 0) << full.out << full.err;
+  EXPECT_NE(full.err.find("(26 entries"), std::string::npos) << full.err;
+  Client c(server_->port());
+  auto layers = [&](const std::string& tag) {
+    return c.get("/v2/inc/app/manifests/" + tag).json()["layers"].dump();
+  };
+  EXPECT_EQ(layers("3"), layers("4"));
+}
+
+TEST_F(BuildCli, ABuildOfADirectoryInUseSendsTheWholeContext) {
+  start_server();
+  push_busybox("base/bb", "1");
+  write(ctx() / "Dockerfile", "FROM base/bb:1\nCOPY a.txt /\nRUN sleep 3\n");
+  write(ctx() / "a.txt", "a\n");
+  CliResult slow;
+  std::thread first([&] { slow = build({"-t", "busy/app:1", ctx().string()}); });
+  // Wait until the first build runs (it holds the kept context).
+  Client c(server_->port());
+  bool running = false;
+  for (int i = 0; i < 200 && !running; ++i) {
+    auto list = c.get("/builds").json();
+    for (const auto& b : list.value("builds", json::array())) running |= b["status"] == "running";
+    if (!running) std::this_thread::sleep_for(25ms);
+  }
+  EXPECT_TRUE(running);
+  write(ctx() / "Dockerfile", "FROM base/bb:1\nCOPY a.txt /\n");
+  auto second = build({"-t", "busy/app:2", ctx().string()});
+  first.join();
+  ASSERT_EQ(slow.status.exit_code, 0) << slow.out << slow.err;
+  ASSERT_EQ(second.status.exit_code, 0) << second.out << second.err;
+  EXPECT_NE(slow.err.find("(2 of 2 entries"), std::string::npos) << slow.err;
+  EXPECT_NE(second.err.find("(2 entries"), std::string::npos) << second.err;
+  // The kept copy is the first build's: the next one sends the new Dockerfile.
+  auto third = build({"-t", "busy/app:3", ctx().string()});
+  ASSERT_EQ(third.status.exit_code, 0) << third.out << third.err;
+  EXPECT_NE(third.err.find("(1 of 2 entries"), std::string::npos) << third.err;
+}
+
 }  // namespace
 }  // namespace drydock::testing

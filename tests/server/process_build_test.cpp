@@ -537,6 +537,80 @@ TEST_F(ProcessBuild, BuildsSurviveRestartsAndUnfinishedOnesAreMarkedFailed) {
   EXPECT_EQ(wait_finished(after)["status"], "succeeded") << log(after);
 }
 
+TEST_F(ProcessBuild, IncrementalContextRequestsAreCheckedLikeUploads) {
+  ::setenv("DRYDOCK_ADMIN_USER", "admin", 1);
+  ::setenv("DRYDOCK_ADMIN_PASSWORD", "admin-pw", 1);
+  start(json::object(), {"--auth"});
+  ::unsetenv("DRYDOCK_ADMIN_USER");
+  ::unsetenv("DRYDOCK_ADMIN_PASSWORD");
+  for (const char* user : {"dev", "other"}) {
+    auto r = run_cli({"user", "add", user, "--password-stdin", "--data", data().string()}, 30s,
+                     std::string(user) + "-pw\n");
+    ASSERT_TRUE(r.status.ok()) << r.err;
+    r = run_cli({"grant", user, "team/**", "pull,push", "--data", data().string()}, 30s);
+    ASSERT_TRUE(r.status.ok()) << r.err;
+  }
+  Headers dev = basic("dev", "dev-pw");
+  Headers other = basic("other", "other-pw");
+  std::string df = "FROM scratch\nCOPY a.txt /\n";
+  auto manifest = [&](const std::string& a) {
+    return json{{"entries",
+                 {{{"p", "Dockerfile"}, {"t", "f"}, {"m", 420}, {"s", df.size()}, {"n", 1}},
+                  {{"p", "a.txt"}, {"t", "f"}, {"m", 420}, {"s", a.size()}, {"n", 2}}}}}
+        .dump();
+  };
+  auto contexts = [&](const std::string& query, std::string body, Headers h) {
+    return http().post("/builds/contexts" + query, std::move(body), std::move(h));
+  };
+  // Credentials are needed, as for a build.
+  auto r = contexts("?key=k", manifest("a"), {});
+  EXPECT_EQ(r.status, 401u);
+  // A manifest or key that does not check out: 400 saying what is wrong.
+  r = contexts("?key=k", R"({"entries":[{"p":"../x","t":"f"}]})", dev);
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_NE(r.body.find("BUILD_INVALID"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("not clean"), std::string::npos) << r.body;
+  EXPECT_EQ(contexts("?key=a/b", manifest("a"), dev).status, 400u);
+  EXPECT_EQ(contexts("?key=k", "not json", dev).status, 400u);
+  EXPECT_EQ(http().get("/builds/contexts", dev).status, 405u);
+  // A good one: the session and the entries to send (all, the first time).
+  r = contexts("?key=k", manifest("a"), dev);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  std::string session = r.json()["session"];
+  EXPECT_EQ(r.json()["need"], json::array({0, 1}));
+  // While dev's session is open the same tree is busy: 503, send it whole.
+  r = contexts("?key=k", manifest("a"), dev);
+  EXPECT_EQ(r.status, 503u) << r.body;
+  // Another user can neither use nor end dev's session.
+  std::string body = context(df, {{"a.txt", "a"}});
+  r = post("?t=team/x:1&context=" + session, body, other);
+  EXPECT_EQ(r.status, 400u) << r.body;
+  EXPECT_NE(r.body.find("unknown context session"), std::string::npos) << r.body;
+  // An update with something not asked for fails and changes nothing.
+  std::string extra = context(df, {{"a.txt", "a"}, {"b.txt", "b"}});
+  r = post("?t=team/x:1&context=" + session, extra, dev);
+  EXPECT_EQ(r.status, 400u) << r.body;
+  EXPECT_NE(r.body.find("was not asked for"), std::string::npos) << r.body;
+  EXPECT_EQ(http().head("/v2/team/x/manifests/1", dev).status, 404u);
+  // That ended the session; a new one builds.
+  r = contexts("?key=k", manifest("a"), dev);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  session = r.json()["session"];
+  std::string id = submit("?t=team/x:1&context=" + session, body, dev);
+  EXPECT_EQ(wait_finished(id, 60s, dev)["status"], "succeeded") << log(id);
+  // Used up.
+  r = post("?t=team/x:2&context=" + session, body, dev);
+  EXPECT_EQ(r.status, 400u) << r.body;
+  // The next one needs only the changed file; a build refused before its
+  // body is read ends its session (the tree is free again).
+  r = contexts("?key=k", manifest("b, longer"), dev);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json()["need"], json::array({1}));
+  r = post("?t=elsewhere/x:1&context=" + r.json()["session"].get<std::string>(), body, dev);
+  EXPECT_EQ(r.status, 403u) << r.body;
+  EXPECT_EQ(contexts("?key=k", manifest("a"), dev).status, 200u);
+}
+
 TEST_F(ProcessBuild, PermissionsFollowPushAndPullRights) {
   ::setenv("DRYDOCK_ADMIN_USER", "admin", 1);
   ::setenv("DRYDOCK_ADMIN_PASSWORD", "admin-pw", 1);
