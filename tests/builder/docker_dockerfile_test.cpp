@@ -1,7 +1,7 @@
 // docker/Dockerfile, the image that runs Drydock itself, must parse with Drydock's own
 // parser and keep the properties docker/README.md promises: a build and a runtime stage,
 // a pinned Debian base, a non-root user, the data volume, port 5000 and a health check.
-// (Building it is an end-to-end matter; this only reads the file.)
+// (Building and running it is tests/e2e/drydock_image_test.cpp; this only reads the file.)
 
 #include <gtest/gtest.h>
 
@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "builder/dockerfile.hpp"
 
@@ -43,16 +44,26 @@ TEST(DockerDockerfile, ParsesWithTwoStagesOnAPinnedBase) {
   ASSERT_EQ(dockerfile.stages.size(), 2u);
   EXPECT_EQ(dockerfile.stages[0].name, "build");
   EXPECT_EQ(dockerfile.stages[1].name, "runtime");
-  for (const Stage& stage : dockerfile.stages) EXPECT_EQ(stage.base_name, "${DEBIAN}");
+  EXPECT_EQ(dockerfile.stages[0].base_name, "${BUILD_BASE}");
+  EXPECT_EQ(dockerfile.stages[1].base_name, "${RUNTIME_BASE}");
 
-  // The base is a dated Debian 12 tag, never `latest` or an untagged name.
-  ASSERT_EQ(dockerfile.global_args.size(), 1u);
-  const auto& args = std::get<ArgCommand>(dockerfile.global_args[0].command).args;
-  ASSERT_EQ(args.size(), 1u);
+  // DEBIAN is a dated Debian 12 tag, never `latest` or an untagged name, and both
+  // stages' bases default to it (the end-to-end test overrides them).
+  std::vector<ArgDefinition> args;
+  for (const Instruction& instruction : dockerfile.global_args) {
+    for (const ArgDefinition& arg : std::get<ArgCommand>(instruction.command).args) {
+      args.push_back(arg);
+    }
+  }
+  ASSERT_EQ(args.size(), 3u);
   EXPECT_EQ(args[0].name, "DEBIAN");
   ASSERT_TRUE(args[0].default_value.has_value());
   EXPECT_TRUE(args[0].default_value->starts_with("debian:bookworm-2")) << *args[0].default_value;
   EXPECT_EQ(args[0].default_value->find("latest"), std::string::npos);
+  EXPECT_EQ(args[1].name, "BUILD_BASE");
+  EXPECT_EQ(args[1].default_value, "${DEBIAN}");
+  EXPECT_EQ(args[2].name, "RUNTIME_BASE");
+  EXPECT_EQ(args[2].default_value, "${DEBIAN}");
 }
 
 TEST(DockerDockerfile, RuntimeStageIsNonRootWithVolumePortAndHealthcheck) {
