@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <fstream>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -31,6 +32,32 @@ std::optional<T> find_command(const Stage& stage) {
     if (const T* command = std::get_if<T>(&instruction.command)) return *command;
   }
   return std::nullopt;
+}
+
+// The blank-separated words of `text`, sorted.
+std::vector<std::string> sorted_words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> words;
+  for (std::string word; in >> word;) words.push_back(word);
+  std::sort(words.begin(), words.end());
+  return words;
+}
+
+// The packages a stage installs: `pkgs="..."` in its first RUN.
+std::vector<std::string> stage_packages(const Stage& stage) {
+  auto run = find_command<RunCommand>(stage);
+  if (!run || run->command.args.empty()) return {};
+  static const std::regex kPackages(R"re(pkgs="([^"]*)")re");
+  std::smatch match;
+  if (!std::regex_search(run->command.args[0], match, kPackages)) return {};
+  return sorted_words(match[1]);
+}
+
+// The words of the bash array `name=( ... )` in scripts/deps.
+std::vector<std::string> deps_array(const std::string& deps, const std::string& name) {
+  std::smatch match;
+  if (!std::regex_search(deps, match, std::regex("\n" + name + "=\\(([^)]*)\\)"))) return {};
+  return sorted_words(match[1]);
 }
 
 TEST(DockerDockerfile, ParsesWithTwoStagesOnAPinnedBase) {
@@ -97,6 +124,24 @@ TEST(DockerDockerfile, RuntimeStageIsNonRootWithVolumePortAndHealthcheck) {
   auto copy_from_build = find_command<CopyCommand>(runtime);
   ASSERT_TRUE(copy_from_build.has_value());
   EXPECT_EQ(copy_from_build->from, "build");
+}
+
+// scripts/deps makes the end-to-end test's bases (tests/e2e/drydock_image_test.cpp) with
+// these packages so that the stages need no apt-get there; a package added on one side
+// only would send that test's build to the network, which it does not have.
+TEST(DockerDockerfile, StagePackagesMatchTheTestBasesInScriptsDeps) {
+  auto parsed = parse_dockerfile(read_repo_file("docker/Dockerfile"), "docker/Dockerfile");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().to_string();
+  ASSERT_EQ(parsed->stages.size(), 2u);
+  const std::string deps = read_repo_file("scripts/deps");
+  ASSERT_FALSE(deps.empty()) << "scripts/deps not found under " << DRYDOCK_SOURCE_ROOT;
+
+  const auto build = stage_packages(parsed->stages[0]);
+  const auto runtime = stage_packages(parsed->stages[1]);
+  EXPECT_FALSE(build.empty());
+  EXPECT_FALSE(runtime.empty());
+  EXPECT_EQ(build, deps_array(deps, "image_build_pkgs"));
+  EXPECT_EQ(runtime, deps_array(deps, "image_runtime_pkgs"));
 }
 
 }  // namespace

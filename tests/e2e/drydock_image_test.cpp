@@ -106,7 +106,7 @@ void DrydockImage::build_image(const std::string& tag) {
                       " build -f docker/Dockerfile --target runtime --build-arg BUILD_BASE=" +
                       build_base + " --build-arg RUNTIME_BASE=" + runtime_base + " -t " + tag +
                       " --server " + registry_->base_url() + " .",
-                  2400s);
+                  1200s);
   const double took = seconds_since(started);
   std::cout << "drydock build of docker/Dockerfile (--target runtime): " << took << " s\n";
   ASSERT_COMMAND_OK(build);
