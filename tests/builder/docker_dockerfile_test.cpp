@@ -1,15 +1,17 @@
 // docker/Dockerfile, the image that runs Drydock itself, must parse with Drydock's own
 // parser and keep the properties docker/README.md promises: a build and a runtime stage,
 // a pinned Debian base, a non-root user, the data volume, port 5000 and a health check.
-// (Building it is an end-to-end matter; this only reads the file.)
+// (Building and running it is tests/e2e/drydock_image_test.cpp; this only reads the file.)
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <fstream>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "builder/dockerfile.hpp"
 
@@ -32,6 +34,32 @@ std::optional<T> find_command(const Stage& stage) {
   return std::nullopt;
 }
 
+// The blank-separated words of `text`, sorted.
+std::vector<std::string> sorted_words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> words;
+  for (std::string word; in >> word;) words.push_back(word);
+  std::sort(words.begin(), words.end());
+  return words;
+}
+
+// The packages a stage installs: `pkgs="..."` in its first RUN.
+std::vector<std::string> stage_packages(const Stage& stage) {
+  auto run = find_command<RunCommand>(stage);
+  if (!run || run->command.args.empty()) return {};
+  static const std::regex kPackages(R"re(pkgs="([^"]*)")re");
+  std::smatch match;
+  if (!std::regex_search(run->command.args[0], match, kPackages)) return {};
+  return sorted_words(match[1]);
+}
+
+// The words of the bash array `name=( ... )` in scripts/deps.
+std::vector<std::string> deps_array(const std::string& deps, const std::string& name) {
+  std::smatch match;
+  if (!std::regex_search(deps, match, std::regex("\n" + name + "=\\(([^)]*)\\)"))) return {};
+  return sorted_words(match[1]);
+}
+
 TEST(DockerDockerfile, ParsesWithTwoStagesOnAPinnedBase) {
   const std::string text = read_repo_file("docker/Dockerfile");
   ASSERT_FALSE(text.empty()) << "docker/Dockerfile not found under " << DRYDOCK_SOURCE_ROOT;
@@ -43,16 +71,26 @@ TEST(DockerDockerfile, ParsesWithTwoStagesOnAPinnedBase) {
   ASSERT_EQ(dockerfile.stages.size(), 2u);
   EXPECT_EQ(dockerfile.stages[0].name, "build");
   EXPECT_EQ(dockerfile.stages[1].name, "runtime");
-  for (const Stage& stage : dockerfile.stages) EXPECT_EQ(stage.base_name, "${DEBIAN}");
+  EXPECT_EQ(dockerfile.stages[0].base_name, "${BUILD_BASE}");
+  EXPECT_EQ(dockerfile.stages[1].base_name, "${RUNTIME_BASE}");
 
-  // The base is a dated Debian 12 tag, never `latest` or an untagged name.
-  ASSERT_EQ(dockerfile.global_args.size(), 1u);
-  const auto& args = std::get<ArgCommand>(dockerfile.global_args[0].command).args;
-  ASSERT_EQ(args.size(), 1u);
+  // DEBIAN is a dated Debian 12 tag, never `latest` or an untagged name, and both
+  // stages' bases default to it (the end-to-end test overrides them).
+  std::vector<ArgDefinition> args;
+  for (const Instruction& instruction : dockerfile.global_args) {
+    for (const ArgDefinition& arg : std::get<ArgCommand>(instruction.command).args) {
+      args.push_back(arg);
+    }
+  }
+  ASSERT_EQ(args.size(), 3u);
   EXPECT_EQ(args[0].name, "DEBIAN");
   ASSERT_TRUE(args[0].default_value.has_value());
   EXPECT_TRUE(args[0].default_value->starts_with("debian:bookworm-2")) << *args[0].default_value;
   EXPECT_EQ(args[0].default_value->find("latest"), std::string::npos);
+  EXPECT_EQ(args[1].name, "BUILD_BASE");
+  EXPECT_EQ(args[1].default_value, "${DEBIAN}");
+  EXPECT_EQ(args[2].name, "RUNTIME_BASE");
+  EXPECT_EQ(args[2].default_value, "${DEBIAN}");
 }
 
 TEST(DockerDockerfile, RuntimeStageIsNonRootWithVolumePortAndHealthcheck) {
@@ -86,6 +124,24 @@ TEST(DockerDockerfile, RuntimeStageIsNonRootWithVolumePortAndHealthcheck) {
   auto copy_from_build = find_command<CopyCommand>(runtime);
   ASSERT_TRUE(copy_from_build.has_value());
   EXPECT_EQ(copy_from_build->from, "build");
+}
+
+// scripts/deps makes the end-to-end test's bases (tests/e2e/drydock_image_test.cpp) with
+// these packages so that the stages need no apt-get there; a package added on one side
+// only would send that test's build to the network, which it does not have.
+TEST(DockerDockerfile, StagePackagesMatchTheTestBasesInScriptsDeps) {
+  auto parsed = parse_dockerfile(read_repo_file("docker/Dockerfile"), "docker/Dockerfile");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().to_string();
+  ASSERT_EQ(parsed->stages.size(), 2u);
+  const std::string deps = read_repo_file("scripts/deps");
+  ASSERT_FALSE(deps.empty()) << "scripts/deps not found under " << DRYDOCK_SOURCE_ROOT;
+
+  const auto build = stage_packages(parsed->stages[0]);
+  const auto runtime = stage_packages(parsed->stages[1]);
+  EXPECT_FALSE(build.empty());
+  EXPECT_FALSE(runtime.empty());
+  EXPECT_EQ(build, deps_array(deps, "image_build_pkgs"));
+  EXPECT_EQ(runtime, deps_array(deps, "image_runtime_pkgs"));
 }
 
 }  // namespace
