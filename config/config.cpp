@@ -104,7 +104,7 @@ void read_builder(const std::filesystem::path& file, const json& b, BuilderConfi
              {"enabled", "concurrency", "build_timeout_seconds", "step_timeout_seconds",
               "max_context_bytes", "max_extracted_bytes", "max_context_entries",
               "memory_limit_bytes", "pids_limit", "runtime", "network", "max_queued",
-              "cache_max_bytes", "local_hosts", "mirrors", "registries", "pull",
+              "cache_max_bytes", "kept_contexts_max_bytes", "local_hosts", "mirrors", "registries", "pull",
               "pull_timeout_seconds"});
   read(file, b, "enabled", out.enabled);
   read(file, b, "concurrency", out.concurrency);
@@ -119,6 +119,7 @@ void read_builder(const std::filesystem::path& file, const json& b, BuilderConfi
   read(file, b, "network", out.network);
   read(file, b, "max_queued", out.max_queued);
   read(file, b, "cache_max_bytes", out.cache_max_bytes);
+  read(file, b, "kept_contexts_max_bytes", out.kept_contexts_max_bytes);
   read(file, b, "local_hosts", out.local_hosts);
   read(file, b, "mirrors", out.mirrors);
   read(file, b, "pull", out.pull);

@@ -91,6 +91,10 @@ struct BuilderConfig {
   // The step cache: total size of the layers it keeps (least recently used
   // entries go first); 0: unbounded.
   std::uint64_t cache_max_bytes = 20ULL << 30;
+  // Contexts kept per user and directory so that a rebuild sends only what
+  // changed (drydock build): total file bytes; least recently used go first;
+  // 0: keep none (every build sends its whole context).
+  std::uint64_t kept_contexts_max_bytes = 4ULL << 30;
   // Base images (builder/image_ref.hpp). FROM with one of these hosts reads
   // this server's store: "name" on any port, "name:port" on that port only.
   // A host not listed is another registry, pulled into "upstream/<host>/...".
@@ -135,7 +139,7 @@ struct Config {
 //                   "max_extracted_bytes": 8589934592, "max_context_entries": 1000000,
 //                   "memory_limit_bytes": 4294967296, "pids_limit": 4096,
 //                   "runtime": "/usr/sbin/runc", "network": "none", "max_queued": 100,
-//                   "cache_max_bytes": 21474836480,
+//                   "cache_max_bytes": 21474836480, "kept_contexts_max_bytes": 4294967296,
 //                   "local_hosts": ["localhost"], "pull": true, "pull_timeout_seconds": 60,
 //                   "mirrors": { "docker.io": "https://mirror.example.com" },
 //                   "registries": { "mirror.example.com": { "username": "u",

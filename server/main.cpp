@@ -75,7 +75,8 @@ Options (flags override the config file, which overrides the defaults):
                                        "pids_limit": 4096,
                                        "runtime": "/usr/sbin/runc",
                                        "network": "none", "max_queued": 100,
-                                       "cache_max_bytes": 21474836480 } }
+                                       "cache_max_bytes": 21474836480,
+                                       "kept_contexts_max_bytes": 4294967296 } }
                       io_threads/worker_threads 0 mean one per core / two per core.
                       Upload sessions older than upload_expiry_hours are removed
                       at startup and every hour (0: never).
@@ -270,6 +271,7 @@ builder::BuildServiceOptions builder_options(const config::Config& c) {
   o.max_extracted_bytes = b.max_extracted_bytes;
   o.max_context_entries = b.max_context_entries;
   o.cache_max_bytes = b.cache_max_bytes;
+  o.kept_contexts_max_bytes = b.kept_contexts_max_bytes;
   if (b.memory_limit_bytes > 0) o.limits.memory_bytes = b.memory_limit_bytes;
   if (b.pids_limit > 0) o.limits.pids = b.pids_limit;
   o.network = b.network == "host" ? builder::NetworkMode::kHost : builder::NetworkMode::kNone;

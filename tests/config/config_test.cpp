@@ -145,7 +145,8 @@ TEST_F(ConfigFileTest, BuilderSectionIsRead) {
                 "step_timeout_seconds": 10, "max_context_bytes": 1000,
                 "max_extracted_bytes": 2000, "max_context_entries": 30,
                 "memory_limit_bytes": 4000, "pids_limit": 50, "runtime": "/bin/crun",
-                "network": "host", "max_queued": 7, "cache_max_bytes": 99}
+                "network": "host", "max_queued": 7, "cache_max_bytes": 99,
+                "kept_contexts_max_bytes": 77}
   })"));
   const auto& b = c.builder;
   EXPECT_FALSE(b.enabled);
@@ -161,6 +162,7 @@ TEST_F(ConfigFileTest, BuilderSectionIsRead) {
   EXPECT_EQ(b.network, "host");
   EXPECT_EQ(b.max_queued, 7u);
   EXPECT_EQ(b.cache_max_bytes, 99u);
+  EXPECT_EQ(b.kept_contexts_max_bytes, 77u);
   EXPECT_NO_THROW(validate(c));
   EXPECT_NE(error_of(R"({"builder": {"concurency": 2}})").find("builder.concurency"),
             std::string::npos);
