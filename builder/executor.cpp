@@ -4,8 +4,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <condition_variable>
 #include <ctime>
+#include <map>
+#include <mutex>
 #include <set>
+#include <stop_token>
+#include <thread>
 
 #include "builder/executor_steps.hpp"
 
@@ -65,19 +70,27 @@ std::optional<std::string> mount_from(std::string_view raw) {
   return std::nullopt;
 }
 
-StepRes<std::set<std::size_t>> needed_stages(const BuildCtx& b, const Variables& globals,
-                                             std::size_t target) {
-  std::set<std::size_t> need;
+// The stages the target needs, each with the stages it reads (its FROM,
+// COPY --from, RUN --mount from=), all earlier ones.
+using StagePlan = std::map<std::size_t, std::set<std::size_t>>;
+
+StepRes<StagePlan> needed_stages(const BuildCtx& b, const Variables& globals,
+                                 std::size_t target) {
+  StagePlan need;
   std::vector<std::size_t> todo{target};
   while (!todo.empty()) {
     std::size_t i = todo.back();
     todo.pop_back();
-    if (!need.insert(i).second) continue;
+    if (need.contains(i)) continue;
+    auto& deps = need[i];
     const Stage& s = b.df.stages[i];
     auto base = expand_in(globals, b.df.escape, s.base_name);
     if (!base) return std::unexpected(base.error());
     auto dep = b.df.find_stage(*base);
-    if (dep && *dep < i && !b.df.stages[*dep].name.empty()) todo.push_back(*dep);
+    if (dep && *dep < i && !b.df.stages[*dep].name.empty()) {
+      todo.push_back(*dep);
+      deps.insert(*dep);
+    }
     std::vector<const Instruction*> steps;
     for (const auto& ins : s.instructions) steps.push_back(&ins);
     // A stage built FROM another runs that one's ONBUILD triggers too.
@@ -105,7 +118,10 @@ StepRes<std::set<std::size_t>> needed_stages(const BuildCtx& b, const Variables&
       auto d = b.df.find_stage(*from);
       if (d && *d >= i)
         return step_error(BuildErrc::kDockerfile, what + raw + " refers to a later stage");
-      if (d) todo.push_back(*d);
+      if (d) {
+        todo.push_back(*d);
+        deps.insert(*d);
+      }
     }
   }
   return need;
@@ -280,10 +296,13 @@ std::string stage_label(const Stage& s, std::size_t i) {
   return s.name.empty() ? "stage-" + std::to_string(i) : s.name;
 }
 
-void log_step(BuildCtx& b, const std::string& label, std::size_t k, std::size_t n,
-              const std::string& text) {
-  b.log("#" + std::to_string(++b.step) + " [" + label + " " + std::to_string(k) + "/" +
+// Logs "#N [label k/n] text"; returns N.
+int log_step(BuildCtx& b, const std::string& label, std::size_t k, std::size_t n,
+             const std::string& text) {
+  int step = ++b.step;
+  b.log("#" + std::to_string(step) + " [" + label + " " + std::to_string(k) + "/" +
         std::to_string(n) + "] " + text + "\n");
+  return step;
 }
 
 StepRes<ImageState> stage_base(BuildCtx& b, std::size_t i, const std::string& base) {
@@ -311,7 +330,8 @@ std::expected<void, BuildError> run_triggers(BuildCtx& b, StageCtx& st,
     if (!ins)
       return std::unexpected(
           at(b.req.dockerfile_name, from, {BuildErrc::kDockerfile, ins.error().to_string()}));
-    b.log("#" + std::to_string(++b.step) + " [" + std::to_string(st.index) + "] ONBUILD " + t +
+    st.step = ++b.step;
+    b.log("#" + std::to_string(st.step) + " [" + std::to_string(st.index) + "] ONBUILD " + t +
           "\n");
     if (auto r = dispatch(b, st, *ins, globals); !r)
       return std::unexpected(at(b.req.dockerfile_name, from, r.error()));
@@ -332,11 +352,12 @@ std::expected<void, BuildError> build_stage(BuildCtx& b, std::size_t i, const Va
     return std::unexpected(
         at(file, s.from, {BuildErrc::kDockerfile, "platform " + *platform + " is not supported"}));
   }
-  log_step(b, label, 1, n, "FROM " + *base_name);
+  int from_step = log_step(b, label, 1, n, "FROM " + *base_name);
   auto base = stage_base(b, i, *base_name);
   if (!base) return std::unexpected(at(file, s.from, base.error()));
   StageCtx st;
   st.index = i;
+  st.step = from_step;
   st.state = std::move(*base);
   std::vector<std::string> triggers = std::move(st.state.image.config.on_build);
   st.state.image.config.on_build.clear();
@@ -354,12 +375,57 @@ std::expected<void, BuildError> build_stage(BuildCtx& b, std::size_t i, const Va
     const Instruction& ins = s.instructions[k];
     if (b.env.cancel.stop_requested())
       return std::unexpected(at(file, ins, {BuildErrc::kCancelled, "cancelled"}));
-    log_step(b, label, k + 2, n, ins.original);
+    st.step = log_step(b, label, k + 2, n, ins.original);
     if (auto r = dispatch(b, st, ins, globals); !r)
       return std::unexpected(at(file, ins, r.error()));
   }
   st.state.image.created = created_time(b.env);
   b.built[i] = std::move(st.state);
+  return {};
+}
+
+// Builds the planned stages, each as soon as the stages it reads are built,
+// up to kParallelStages at once (BuildKit solves independent stages
+// concurrently too). The first failure cancels the others (through `stop`,
+// which b.env.cancel follows) and is the result.
+constexpr std::size_t kParallelStages = 4;
+
+std::expected<void, BuildError> build_stages(BuildCtx& b, const StagePlan& plan,
+                                             const Variables& globals, std::stop_source& stop) {
+  std::mutex mu;
+  std::condition_variable changed;
+  std::set<std::size_t> started, finished;
+  std::optional<BuildError> error;
+  std::size_t running = 0;
+  std::vector<std::thread> threads;
+  std::unique_lock lock(mu);
+  for (;;) {
+    for (const auto& [i, deps] : plan) {
+      if (error || running >= kParallelStages) break;
+      if (started.contains(i) ||
+          !std::all_of(deps.begin(), deps.end(), [&](auto d) { return finished.contains(d); })) {
+        continue;
+      }
+      started.insert(i);
+      ++running;
+      threads.emplace_back([&, i] {
+        auto r = build_stage(b, i, globals);
+        std::lock_guard done(mu);
+        if (!r && !error) {
+          error = r.error();
+          stop.request_stop();
+        }
+        finished.insert(i);
+        --running;
+        changed.notify_all();
+      });
+    }
+    if (running == 0) break;
+    changed.wait(lock);
+  }
+  lock.unlock();
+  for (auto& t : threads) t.join();
+  if (error) return std::unexpected(*error);
   return {};
 }
 
@@ -387,7 +453,19 @@ std::expected<BuildOutcome, BuildError> run_build(const BuildRequest& req, Build
     return std::unexpected(
         BuildError{BuildErrc::kDockerfile, e.message, e.file, e.line, e.instruction});
   }
-  BuildCtx b{req, env, *df, {}, std::vector<std::optional<ImageState>>(df->stages.size()), 0};
+  // Stages may run at once: one log at a time, and a failing stage stops
+  // the others.
+  std::mutex log_mu;
+  std::stop_source stop;
+  std::stop_callback follow(env.cancel, [&stop] { stop.request_stop(); });
+  BuildEnv stage_env = env;
+  stage_env.cancel = stop.get_token();
+  stage_env.log = [&log_mu, &env](std::string_view text) {
+    std::lock_guard lock(log_mu);
+    if (env.log) env.log(text);
+  };
+  BuildCtx b{req, stage_env, *df, {}, std::vector<std::optional<ImageState>>(df->stages.size()),
+             0};
   for (const auto& [k, v] : req.build_args) b.build_args[k] = v;
   auto target = pick_target(b);
   if (!target) return std::unexpected(target.error());
@@ -399,9 +477,7 @@ std::expected<BuildOutcome, BuildError> run_build(const BuildRequest& req, Build
   if (!need)
     return std::unexpected(
         BuildError{need.error().code, need.error().message, req.dockerfile_name, 0, ""});
-  for (std::size_t i : *need) {
-    if (auto r = build_stage(b, i, *globals); !r) return std::unexpected(r.error());
-  }
+  if (auto r = build_stages(b, *need, *globals, stop); !r) return std::unexpected(r.error());
   if (env.cancel.stop_requested())
     return std::unexpected(
         BuildError{BuildErrc::kCancelled, "cancelled", req.dockerfile_name, 0, ""});

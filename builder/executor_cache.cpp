@@ -123,7 +123,7 @@ std::optional<CacheEntry> cache_lookup(BuildCtx& b, const StageCtx& st, const st
 }
 
 void apply_cached(BuildCtx& b, StageCtx& st, std::string created_by, const CacheEntry& hit) {
-  b.log("#" + std::to_string(b.step) + " CACHED\n");
+  b.log("#" + std::to_string(st.step) + " CACHED\n");
   std::optional<WrittenLayer> layer;
   if (hit.layer) layer = WrittenLayer{*hit.layer, hit.diff_id};
   add_history(st, b, std::move(created_by), layer, hit.created);

@@ -1,6 +1,7 @@
 #pragma once
 // Internal to builder/: the state of a running build and the steps that make
 // layers (RUN, COPY/ADD, WORKDIR), shared by executor.cpp and executor_steps.cpp.
+#include <atomic>
 #include <cstddef>
 #include <expected>
 #include <map>
@@ -36,6 +37,7 @@ struct StageCtx {
   // Declared ARGs with a value, in declaration order (for RUN's history).
   std::vector<std::string> arg_order;
   bool cmd_set = false;  // CMD given in this stage (ENTRYPOINT then keeps it)
+  int step = 0;          // the number of the step running (#N in the log)
   // ARG and ENV together, ENV winning: what expansion sees.
   Variables vars() const;
 };
@@ -47,7 +49,7 @@ struct BuildCtx {
   const Dockerfile& df;
   std::map<std::string, std::string, std::less<>> build_args;  // --build-arg
   std::vector<std::optional<ImageState>> built;                // per stage index
-  int step = 0;
+  std::atomic<int> step = 0;  // stages may run at once (build_stages)
   void log(std::string_view text) const {
     if (env.log) env.log(text);
   }

@@ -110,7 +110,8 @@ bool is_local_host(const UpstreamPolicy& policy, std::string_view host) {
     if (e == h) return true;
     if (split_port(e).second.empty() && e == name) return true;  // any port
   }
-  return false;
+  unsigned own = policy.own_port ? policy.own_port->load() : 0;
+  return own != 0 && (name == "127.0.0.1" || name == "[::1]") && port == std::to_string(own);
 }
 
 std::expected<std::string, std::string> upstream_repository(std::string_view host,

@@ -20,6 +20,8 @@
 // "upstream/<host>/<path>" (see upstream_repository()), so a later build
 // reuses them without the network and they never mix with pushed
 // repositories.
+#include <memory>
+#include <atomic>
 #include <expected>
 #include <map>
 #include <optional>
@@ -49,6 +51,9 @@ std::expected<ImageRef, std::string> parse_image_ref(std::string_view text);
 struct UpstreamPolicy {
   // This server's own names: "host" (any port) or "host:port".
   std::vector<std::string> local_hosts{"localhost"};
+  // The port this server listens on, once it is known (it may be chosen at
+  // bind time): 127.0.0.1 and [::1] on it are this server too. 0: unknown.
+  std::shared_ptr<std::atomic<unsigned>> own_port = std::make_shared<std::atomic<unsigned>>(0);
   // Registry host -> the URL to read it from ("docker.io" ->
   // "https://mirror.example.com"). A "docker.io" entry also makes
   // unqualified names missing from the store resolve there.

@@ -276,13 +276,10 @@ builder::BuildServiceOptions builder_options(const config::Config& c) {
   if (b.pids_limit > 0) o.limits.pids = b.pids_limit;
   o.network = b.network == "host" ? builder::NetworkMode::kHost : builder::NetworkMode::kNone;
   o.upstream.local_hosts = b.local_hosts;
-  // Loopback addresses on our own port are this server too; on another port
-  // they are another registry (a second Drydock, a mirror on this host).
-  if (c.server.listen_port != 0) {
-    for (const char* self : {"127.0.0.1", "[::1]"}) {
-      o.upstream.local_hosts.push_back(self + (":" + std::to_string(c.server.listen_port)));
-    }
-  }
+  // Loopback addresses on our own port are this server too (own_port, set
+  // once the server is bound, port 0 included); on another port they are
+  // another registry (a second Drydock, a mirror on this host).
+  o.upstream.own_port->store(c.server.listen_port);
   o.upstream.mirrors.insert(b.mirrors.begin(), b.mirrors.end());
   if (b.pull) {
     o.fetcher = std::make_shared<server::HttpImageFetcher>(
@@ -307,9 +304,15 @@ int serve(const ServeFlags& flags) {
   if (c.auth.enabled) auth = std::make_unique<server::AuthRuntime>(c);
   // Declared before the server: running builds stop after the last request.
   std::unique_ptr<builder::BuildService> builds;
-  if (c.builder.enabled) builds = builder::BuildService::open(builder_options(c), blobs, meta);
+  std::shared_ptr<std::atomic<unsigned>> own_port;
+  if (c.builder.enabled) {
+    auto options = builder_options(c);
+    own_port = options.upstream.own_port;
+    builds = builder::BuildService::open(std::move(options), blobs, meta);
+  }
   server::Server srv(c.server, reg, auth ? &auth->authenticator() : nullptr, c.tls, builds.get());
-  srv.start();
+  std::uint16_t port = srv.start();
+  if (own_port) own_port->store(port);
   if (!builds) {
     std::fprintf(stderr, "drydock: the build service is off (builder.enabled)\n");
   } else if (!builds->warning().empty()) {

@@ -84,6 +84,44 @@ TEST_F(ExecBuild, MultiStageBuildsOnlyWhatTheTargetNeeds) {
   EXPECT_EQ(t->stages_built, 1u);
 }
 
+TEST_F(ExecBuild, IndependentStagesRunAtOnce) {
+  // Each stage's RUN waits (up to 10 s) for the other's to start, through a
+  // cache mount both share: built one after the other, the first gives up.
+  auto stage = [](const std::string& me, const std::string& other) {
+    return "FROM base/busybox:1 AS " + me + "\n" +
+           "RUN --mount=type=cache,id=meet,target=/meet,sharing=shared "
+           "touch /meet/" + me + " && i=0 && while [ ! -e /meet/" + other + " ]; do "
+           "sleep 0.05; i=$((i+1)); [ $i -lt 200 ] || exit 7; done && echo " + me + " > /" + me +
+           "\n";
+  };
+  auto r = build(stage("a", "b") + stage("b", "a") +
+                 "FROM scratch\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n");
+  ASSERT_TRUE(r) << r.error().to_string() << log_;
+  fs::path root = flatten(*r);
+  EXPECT_EQ(read_file(root / "a"), "a\n");
+  EXPECT_EQ(read_file(root / "b"), "b\n");
+  EXPECT_EQ(r->stages_built, 3u);
+  // Step numbers stay unique in the log.
+  for (int n = 1; n <= 7; ++n) {
+    auto at = log_.find("#" + std::to_string(n) + " [");
+    EXPECT_NE(at, std::string::npos) << n << log_;
+    EXPECT_EQ(log_.find("#" + std::to_string(n) + " [", at + 1), std::string::npos) << n << log_;
+  }
+}
+
+TEST_F(ExecBuild, AFailingStageStopsTheStagesBesideIt) {
+  auto start = std::chrono::steady_clock::now();
+  auto r = build(
+      "FROM base/busybox:1 AS slow\nRUN sleep 100\n"
+      "FROM base/busybox:1 AS broken\nRUN sleep 0.5 && exit 3\n"
+      "FROM scratch\nCOPY --from=slow /etc/passwd /a\nCOPY --from=broken /etc/passwd /b\n");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, BuildErrc::kStepFailed) << r.error().to_string();
+  EXPECT_NE(r.error().to_string().find("exit 3"), std::string::npos) << r.error().to_string();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  EXPECT_EQ(meta_->resolve_tag("test/out", "latest").value(), std::nullopt);
+}
+
 TEST_F(ExecBuild, ArgsAndEnvExpandInCopyWorkdirAndEnv) {
   context_file("hello.txt", "hello\n");
   auto r = build(

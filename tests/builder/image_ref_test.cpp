@@ -62,6 +62,15 @@ TEST(ImageRef, LocalHostsMatchAnyPortOrTheirOwn) {
   EXPECT_FALSE(is_local_host(p, "127.0.0.1"));
   EXPECT_TRUE(is_local_host(p, "[::1]:5000"));
   EXPECT_FALSE(is_local_host(p, "localhost:5000"));
+  // The port the server was bound to (port 0 in the config) is ours too on
+  // loopback, once known.
+  p.local_hosts = {};
+  EXPECT_FALSE(is_local_host(p, "127.0.0.1:41234"));
+  p.own_port->store(41234);
+  EXPECT_TRUE(is_local_host(p, "127.0.0.1:41234"));
+  EXPECT_TRUE(is_local_host(p, "[::1]:41234"));
+  EXPECT_FALSE(is_local_host(p, "127.0.0.1:41235"));
+  EXPECT_FALSE(is_local_host(p, "10.0.0.1:41234"));
 }
 
 TEST(ImageRef, SourceIsLocalOrAnUpstreamNamespace) {
