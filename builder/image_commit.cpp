@@ -58,6 +58,13 @@ storage::Result<CommittedImage> commit_image(storage::BlobStore& blobs,
   out.manifest = stored->digest;
   std::vector<storage::ManifestRef> refs{{out.config, storage::RefKind::kBlob}};
   for (const auto& l : layers) refs.push_back({l.digest, storage::RefKind::kBlob});
+  // An immutable tag refuses the whole commit, before any tag moves.
+  for (const auto& t : targets) {
+    if (t.tag.empty()) continue;
+    auto rule = meta.immutable_move(t.repository, t.tag, out.manifest);
+    if (!rule) return std::unexpected(rule.error());
+    if (*rule) return std::unexpected(storage::StorageError::kImmutable);
+  }
   for (const auto& t : targets) {
     if (auto linked = link_all(meta, t.repository, *config_info, layers); !linked) {
       return std::unexpected(linked.error());
@@ -69,6 +76,7 @@ storage::Result<CommittedImage> commit_image(storage::BlobStore& blobs,
     auto put = meta.put_manifest(rec, refs, tag);
     if (!put) return std::unexpected(put.error());
     if (!put->missing.empty()) return std::unexpected(storage::StorageError::kMissingReference);
+    if (put->immutable_rule) return std::unexpected(storage::StorageError::kImmutable);
   }
   return out;
 }

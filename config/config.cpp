@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -45,9 +47,30 @@ void read_server(const std::filesystem::path& file, const json& s, ServerConfig&
   read(file, s, "access_log", out.access_log);
 }
 
+void read_immutable_tags(const std::filesystem::path& file, const json& list,
+                         std::vector<ImmutableTagRule>& out) {
+  if (!list.is_array()) fail(file, "registry.immutable_tags must be an array");
+  auto tag_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-' ||
+           c == '*';
+  };
+  for (const auto& r : list) {
+    check_keys(file, r, "registry.immutable_tags[].", {"repositories", "tags"});
+    ImmutableTagRule rule;
+    read(file, r, "repositories", rule.repositories);
+    read(file, r, "tags", rule.tags);
+    if (rule.tags.empty() || !std::all_of(rule.tags.begin(), rule.tags.end(), tag_char)) {
+      fail(file, "registry.immutable_tags[].tags must be a tag pattern ([A-Za-z0-9_.-] and *)");
+    }
+    if (rule.repositories.empty()) fail(file, "registry.immutable_tags[].repositories is empty");
+    out.push_back(std::move(rule));
+  }
+}
+
 void read_registry(const std::filesystem::path& file, const json& r, RegistryConfig& out) {
   check_keys(file, r, "registry.",
-             {"max_manifest_bytes", "chunk_min_length", "upload_expiry_hours"});
+             {"max_manifest_bytes", "chunk_min_length", "upload_expiry_hours", "immutable_tags"});
+  if (r.contains("immutable_tags")) read_immutable_tags(file, r["immutable_tags"], out.immutable_tags);
   read(file, r, "max_manifest_bytes", out.max_manifest_bytes);
   read(file, r, "chunk_min_length", out.chunk_min_length);
   read(file, r, "upload_expiry_hours", out.upload_expiry_hours);

@@ -23,7 +23,16 @@ struct ServerConfig {
 };
 
 // What the registry protocol layer needs.
+// Tags that may not be moved or removed once they exist: `tags` (a glob:
+// `*` any run of characters) in repositories matching `repositories` (a
+// grant pattern: `team/*`, `team/**`, `**`).
+struct ImmutableTagRule {
+  std::string repositories = "**";
+  std::string tags;
+};
+
 struct RegistryConfig {
+  std::vector<ImmutableTagRule> immutable_tags;
   std::size_t max_manifest_bytes = 4 * 1024 * 1024;
   std::uint64_t chunk_min_length = 0;  // advertised as OCI-Chunk-Min-Length if > 0
   unsigned upload_expiry_hours = 168;  // abandoned upload sessions go after this; 0: never

@@ -148,6 +148,12 @@ Reply Registry::put_manifest(std::string_view name, std::string_view ref, const 
   auto put = meta_.put_manifest(rec, parsed->refs, target->tag);
   if (!put) return storage_failure(put.error());
   if (!put->missing.empty()) return missing_references(put->missing);
+  if (put->immutable_rule) {
+    return error_reply(ErrorCode::kDenied, "tag " + std::string(*target->tag) + " of " +
+                                               std::string(name) + " is immutable (" +
+                                               *put->immutable_rule +
+                                               "): it cannot be overwritten; push a new tag");
+  }
 
   std::string digest = target->digest.str();
   Reply reply;
@@ -170,6 +176,14 @@ Reply Registry::delete_manifest(std::string_view name, std::string_view ref) {
     // Deleting by tag removes only the tag (distribution-spec "Deleting
     // tags"); the manifest stays reachable by digest.
     removed = meta_.delete_tag(name, ref);
+  }
+  if (!removed && removed.error() == storage::StorageError::kImmutable) {
+    return error_reply(ErrorCode::kDenied,
+                       is_digest_reference(ref)
+                           ? "an immutable tag of " + std::string(name) + " points at " +
+                                 std::string(ref) + ": it cannot be deleted"
+                           : "tag " + std::string(ref) + " of " + std::string(name) +
+                                 " is immutable: it cannot be deleted");
   }
   if (!removed) return storage_failure(removed.error());
   if (!*removed) return manifest_unknown(ref);

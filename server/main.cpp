@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "auth/access.hpp"
 #include "auth/authenticator.hpp"
 #include "builder/build_service.hpp"
 #include "registry/registry.hpp"
@@ -63,7 +64,9 @@ Options (flags override the config file, which overrides the defaults):
                                       "access_log": true },
                           "registry": { "max_manifest_bytes": 4194304,
                                         "chunk_min_length": 0,
-                                        "upload_expiry_hours": 168 },
+                                        "upload_expiry_hours": 168,
+                                        "immutable_tags": [ { "repositories": "**",
+                                                              "tags": "v*" } ] },
                           "tls": { "cert": "", "key": "", "client_ca": "" },
                           "builder": { "enabled": true, "concurrency": 1,
                                        "build_timeout_seconds": 3600,
@@ -81,6 +84,10 @@ Options (flags override the config file, which overrides the defaults):
                       Upload sessions older than upload_expiry_hours are removed
                       at startup and every hour (0: never).
                       builder: the build service (POST /builds; see README).
+                      registry.immutable_tags (default none): a tag matching
+                      "tags" (a glob) in a repository matching "repositories"
+                      (a grant pattern, default "**") cannot be moved to
+                      another manifest or deleted once it exists (DENIED).
                       network "none": RUN steps get only lo; "host": the
                       host's network. Limits apply per RUN container (0:
                       none); the timeouts per build / per RUN step (0: none).
@@ -256,6 +263,21 @@ int wait_for_stop(const sigset_t& signals, server::Server& srv, bool tls) {
   }
 }
 
+// registry.immutable_tags as the store's rules: the first rule matching the
+// repository (a grant pattern) and the tag (a glob) names itself.
+storage::TagRules immutable_tags(const config::RegistryConfig& r) {
+  return [rules = r.immutable_tags](std::string_view repo,
+                                    std::string_view tag) -> std::optional<std::string> {
+    for (const auto& rule : rules) {
+      if (auth::pattern_matches(rule.repositories, repo) && auth::pattern_matches(rule.tags, tag)) {
+        return "registry.immutable_tags: repositories \"" + rule.repositories + "\", tags \"" +
+               rule.tags + "\"";
+      }
+    }
+    return std::nullopt;
+  };
+}
+
 // The build service's options from the config; its data under DATA/builder.
 builder::BuildServiceOptions builder_options(const config::Config& c) {
   const auto& b = c.builder;
@@ -295,6 +317,7 @@ int serve(const ServeFlags& flags) {
   std::filesystem::create_directories(data);
   storage::FsBlobStore blobs(data);
   storage::MetadataStore meta(data / "metadata.db");
+  if (!c.registry.immutable_tags.empty()) meta.set_immutable_tags(immutable_tags(c.registry));
   storage::UploadStore uploads(data / "uploads", blobs, meta);
   registry::Registry reg(
       blobs, meta, uploads,

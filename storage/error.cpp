@@ -20,6 +20,8 @@ std::string_view to_string(StorageError e) {
       return "database error";
     case StorageError::kTooLarge:
       return "too large";
+    case StorageError::kImmutable:
+      return "the tag is immutable (registry.immutable_tags)";
   }
   return "unknown storage error";
 }

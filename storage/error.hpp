@@ -16,6 +16,7 @@ enum class StorageError {
   kIo,                // the filesystem failed (errno was logged)
   kDatabase,          // SQLite failed (message was logged)
   kTooLarge,          // content exceeds a configured limit
+  kImmutable,         // the change would move or remove an immutable tag
 };
 
 std::string_view to_string(StorageError e);

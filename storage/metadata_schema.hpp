@@ -91,6 +91,7 @@ enum Sql : std::size_t {
   kTagResolve,
   kTagDelete,
   kTagsDeleteForManifest,
+  kTagsForManifest,
   kTagList,
   kReferrers,
   kUploadAdd,
@@ -143,6 +144,7 @@ constexpr std::array<std::string_view, kSqlCount> kSqlText = {
     "DELETE FROM tags WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1)"
     " AND name = ?2",
     "DELETE FROM tags WHERE repo_id = ?1 AND digest = ?2",
+    "SELECT name FROM tags WHERE repo_id = ?1 AND digest = ?2",
     "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repo_id"
     " WHERE r.name = ?1 AND t.name > ?2 ORDER BY t.name LIMIT ?3",
     "SELECT " DRYDOCK_MANIFEST_COLUMNS

@@ -215,6 +215,7 @@ struct MetadataStore::Impl {
 
   std::mutex write_mu;  // serializes every use of `writer`
   std::unique_ptr<Connection> writer;
+  TagRules immutable;  // set before serving; read under write_mu or after
   mutable ReaderPool readers;
 };
 
@@ -401,6 +402,19 @@ Result<PutManifestOutcome> MetadataStore::put_manifest(const ManifestRecord& m,
   if (Result<void> r = impl_->write_manifest(c, *repo, m, refs); !r) {
     return std::unexpected(r.error());
   }
+  if (tag && impl_->immutable) {
+    if (auto rule = impl_->immutable(m.repository, *tag)) {
+      Query q = query(c, kTagResolve);
+      q.bind(1, m.repository).bind(2, *tag);
+      Result<bool> row = q.step();
+      if (!row) return std::unexpected(row.error());
+      if (*row) {
+        Result<Digest> current = column_digest(q, 0);
+        if (!current) return std::unexpected(current.error());
+        if (*current != m.digest) return PutManifestOutcome{{}, *rule};  // tx rolls back
+      }
+    }
+  }
   if (tag) {
     DigestText digest(m.digest);
     if (Result<void> r = impl_->set_tag(c, *repo, *tag, digest.view()); !r) {
@@ -447,6 +461,18 @@ Result<bool> MetadataStore::delete_manifest(std::string_view repo, const Digest&
   if (!id) return std::unexpected(id.error());
   if (!*id) return false;
   DigestText digest(d);
+  if (impl_->immutable) {
+    Query tags = query(c, kTagsForManifest);
+    tags.bind(1, **id).bind(2, digest.view());
+    for (;;) {
+      Result<bool> row = tags.step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      if (impl_->immutable(repo, tags.text(0))) {
+        return std::unexpected(StorageError::kImmutable);
+      }
+    }
+  }
   // Tags and refs would also go by ON DELETE CASCADE; deleting them by name
   // keeps the intent readable and independent of the foreign_keys pragma.
   for (Sql step : {kTagsDeleteForManifest, kRefsDelete, kBlobUnlinkById}) {
@@ -463,8 +489,33 @@ Result<bool> MetadataStore::delete_manifest(std::string_view repo, const Digest&
   return true;
 }
 
+void MetadataStore::set_immutable_tags(TagRules rules) {
+  std::lock_guard lock(impl_->write_mu);
+  impl_->immutable = std::move(rules);
+}
+
+Result<std::optional<std::string>> MetadataStore::immutable_move(std::string_view repo,
+                                                                 std::string_view tag,
+                                                                 const Digest& digest) const {
+  if (!impl_->immutable) return std::optional<std::string>();
+  auto rule = impl_->immutable(repo, tag);
+  if (!rule) return std::optional<std::string>();
+  auto current = resolve_tag(repo, tag);
+  if (!current) return std::unexpected(current.error());
+  if (!*current || **current == digest) return std::optional<std::string>();
+  return rule;
+}
+
 Result<bool> MetadataStore::delete_tag(std::string_view repo, std::string_view tag) {
   std::lock_guard lock(impl_->write_mu);
+  if (impl_->immutable && impl_->immutable(repo, tag)) {
+    Query q = query(*impl_->writer, kTagResolve);
+    q.bind(1, repo).bind(2, tag);
+    Result<bool> row = q.step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) return std::unexpected(StorageError::kImmutable);
+    return false;
+  }
   Query q = query(*impl_->writer, kTagDelete);
   q.bind(1, repo).bind(2, tag);
   Result<int> changed = q.run();

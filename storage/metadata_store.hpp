@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -40,7 +41,15 @@ struct PutManifestOutcome {
   // Non-empty when some references are missing from the repository; in that
   // case nothing was written.
   std::vector<Digest> missing;
+  // Set when the tag is immutable and points at another manifest: the rule
+  // that says so. Nothing was written.
+  std::optional<std::string> immutable_rule;
 };
+
+// Which tags may not be moved or removed: the rule (for messages) that makes
+// `tag` of `repository` immutable, or nullopt.
+using TagRules = std::function<std::optional<std::string>(std::string_view repository,
+                                                          std::string_view tag)>;
 
 struct UploadRecord {
   std::string id;
@@ -83,6 +92,15 @@ class MetadataStore {
   Result<bool> unlink_blob(std::string_view repo, const Digest& d);
 
   // --- manifests and tags -------------------------------------------------
+  // Makes the tags `rules` names immutable: put_manifest refuses to point one
+  // that exists at another manifest, delete_tag to remove one, and
+  // delete_manifest to delete a manifest one points at (kImmutable). Set it
+  // before serving.
+  void set_immutable_tags(TagRules rules);
+  // The rule that makes pointing `tag` at `digest` a refused move, if any
+  // (the tag exists, is immutable and points elsewhere).
+  Result<std::optional<std::string>> immutable_move(std::string_view repo, std::string_view tag,
+                                                    const Digest& digest) const;
   // In one transaction: checks every ref exists in the repository (blobs as
   // links, manifests as manifest rows), then inserts/updates the manifest row,
   // its references, links the manifest digest, and points `tag` (if given) at

@@ -122,6 +122,25 @@ TEST_F(ExecBuild, AFailingStageStopsTheStagesBesideIt) {
   EXPECT_EQ(meta_->resolve_tag("test/out", "latest").value(), std::nullopt);
 }
 
+TEST_F(ExecBuild, AnImmutableTagRefusesTheCommitAndStays) {
+  meta_->set_immutable_tags([](std::string_view, std::string_view tag)
+                                -> std::optional<std::string> {
+    if (tag == "latest") return "tags latest";
+    return std::nullopt;
+  });
+  context_file("a.txt", "one\n");
+  auto first = build("FROM scratch\nCOPY a.txt /\n");
+  ASSERT_TRUE(first) << first.error().to_string();
+  // The same image again: nothing moves.
+  ASSERT_TRUE(build("FROM scratch\nCOPY a.txt /\n"));
+  context_file("a.txt", "two\n");
+  auto second = build("FROM scratch\nCOPY a.txt /\n");
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().to_string().find("immutable"), std::string::npos)
+      << second.error().to_string();
+  EXPECT_EQ(meta_->resolve_tag("test/out", "latest").value(), first->manifest);
+}
+
 TEST_F(ExecBuild, ArgsAndEnvExpandInCopyWorkdirAndEnv) {
   context_file("hello.txt", "hello\n");
   auto r = build(

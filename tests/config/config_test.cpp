@@ -56,7 +56,8 @@ TEST_F(ConfigFileTest, EveryKeyIsRead) {
                "body_timeout_seconds": 8, "header_limit_bytes": 9000,
                "shutdown_grace_seconds": 11, "access_log": false},
     "registry": {"max_manifest_bytes": 123456, "chunk_min_length": 1024,
-                 "upload_expiry_hours": 24}
+                 "upload_expiry_hours": 24,
+                 "immutable_tags": [{"repositories": "team/**", "tags": "v*"}, {"tags": "Stable"}]}
   })"));
   EXPECT_EQ(c.server.listen_host, "127.0.0.1");
   EXPECT_EQ(c.server.listen_port, 6000);
@@ -71,6 +72,11 @@ TEST_F(ConfigFileTest, EveryKeyIsRead) {
   EXPECT_EQ(c.registry.max_manifest_bytes, 123456u);
   EXPECT_EQ(c.registry.chunk_min_length, 1024u);
   EXPECT_EQ(c.registry.upload_expiry_hours, 24u);
+  ASSERT_EQ(c.registry.immutable_tags.size(), 2u);
+  EXPECT_EQ(c.registry.immutable_tags[0].repositories, "team/**");
+  EXPECT_EQ(c.registry.immutable_tags[0].tags, "v*");
+  EXPECT_EQ(c.registry.immutable_tags[1].repositories, "**");
+  EXPECT_EQ(c.registry.immutable_tags[1].tags, "Stable");
 }
 
 TEST_F(ConfigFileTest, TlsAndAuthSectionsAreRead) {
@@ -217,6 +223,14 @@ TEST_F(ConfigFileTest, UnknownKeysAreErrorsNamingTheKey) {
   EXPECT_NE(error_of(R"({"server": {"io_thread": 1}})").find("server.io_thread"),
             std::string::npos);
   EXPECT_NE(error_of(R"({"registry": {"max": 1}})").find("registry.max"), std::string::npos);
+  EXPECT_NE(error_of(R"({"registry": {"immutable_tags": [{"tag": "v*"}]}})")
+                .find("registry.immutable_tags[].tag"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"registry": {"immutable_tags": [{"tags": "v/*"}]}})")
+                .find("tag pattern"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"registry": {"immutable_tags": {"tags": "v*"}}})").find("array"),
+            std::string::npos);
 }
 
 TEST_F(ConfigFileTest, BadValuesAndBadJsonAreErrors) {

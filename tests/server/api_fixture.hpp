@@ -127,6 +127,8 @@ class ApiTest : public ::testing::Test {
   PushedImage push_image(std::string_view repo, std::string_view ref,
                          std::string_view media_type = kOciManifest, int layers = 1,
                          std::uint32_t seed = 1);
+  // The store behind the server (e.g. to set immutable tags).
+  storage::MetadataStore& meta() { return *meta_; }
 
  private:
   TempDir temp_;

@@ -513,5 +513,35 @@ TEST_F(ManifestTest, InvalidNamesOnManifestEndpoints) {
   }
 }
 
+TEST_F(ManifestTest, ImmutableTagsAreDeniedSayingWhy) {
+  meta().set_immutable_tags([](std::string_view repo,
+                               std::string_view tag) -> std::optional<std::string> {
+    if (repo.starts_with("lib/") && tag.starts_with("v")) return "repositories lib/**, tags v*";
+    return std::nullopt;
+  });
+  PushedImage v1 = push_image("lib/imm", "v1", kOciManifest, 1, 1);
+  // Pushing the same manifest again is fine.
+  EXPECT_EQ(put_manifest("lib/imm", "v1", kOciManifest, v1.manifest).status, 201u);
+  // Another image under v1 is refused.
+  PushedImage other = push_image("lib/imm", "latest", kOciManifest, 2, 7);
+  Response r = put_manifest("lib/imm", "v1", kOciManifest, other.manifest);
+  EXPECT_EQ(r.status, 403u) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["code"], "DENIED") << r.body;
+  std::string message = r.json()["errors"][0]["message"];
+  EXPECT_NE(message.find("tag v1 of lib/imm is immutable"), std::string::npos) << message;
+  EXPECT_NE(message.find("tags v*"), std::string::npos) << message;
+  expect_manifest(http(), "lib/imm", "v1", v1.manifest, kOciManifest);
+  // Nor deleted, by tag or by digest.
+  r = http().del("/v2/lib/imm/manifests/v1");
+  EXPECT_EQ(r.status, 403u) << r.body;
+  EXPECT_NE(r.body.find("cannot be deleted"), std::string::npos) << r.body;
+  r = http().del("/v2/lib/imm/manifests/" + v1.digest);
+  EXPECT_EQ(r.status, 403u) << r.body;
+  expect_manifest(http(), "lib/imm", "v1", v1.manifest, kOciManifest);
+  // Tags the rule does not name move and go as before.
+  EXPECT_EQ(put_manifest("lib/imm", "latest", kOciManifest, v1.manifest).status, 201u);
+  EXPECT_EQ(http().del("/v2/lib/imm/manifests/latest").status, 202u);
+}
+
 }  // namespace
 }  // namespace drydock::testing

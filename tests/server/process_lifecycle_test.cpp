@@ -222,6 +222,41 @@ void check_config_file_and_flags() {
   expect_stopped_cleanly(server);
 }
 
+TEST(Process, ImmutableTagsFromTheConfigRefuseAMove) {
+  ScratchDir work;
+  fs::path config = work.path() / "drydock.json";
+  write_text(config, json{{"listen", "127.0.0.1:0"},
+                          {"data", (work.path() / "data").string()},
+                          {"server", {{"access_log", false}}},
+                          {"registry",
+                           {{"immutable_tags", {{{"repositories", "team/**"}, {"tags", "v*"}}}}}}}
+                         .dump());
+  ServerProcess server({"serve", "--config", config.string()}, work.path() / "server.log");
+  Client c(server.port());
+  auto manifest_of = [&](const std::string& repo, const std::string& text) {
+    BlobRef cfg = push_blob_monolithic(c, repo, R"({"architecture":"amd64","os":"linux","x":")" +
+                                                    text + "\"}");
+    return image_manifest(cfg, {});
+  };
+  std::string first = manifest_of("team/app", "1");
+  std::string second = manifest_of("team/app", "2");
+  push_manifest(c, "team/app", "v1", first);
+  push_manifest(c, "team/app", "v1", first);  // the same again is fine
+  auto r = c.put("/v2/team/app/manifests/v1", second,
+                 {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}});
+  EXPECT_EQ(r.status, 403u) << r.body;
+  EXPECT_NE(r.body.find("immutable"), std::string::npos) << r.body;
+  EXPECT_EQ(c.del("/v2/team/app/manifests/v1").status, 403u);
+  // Outside the rule: tags move.
+  push_manifest(c, "team/app", "latest", first);
+  push_manifest(c, "team/app", "latest", second);
+  std::string elsewhere = manifest_of("other/app", "1");
+  push_manifest(c, "other/app", "v1", elsewhere);
+  push_manifest(c, "other/app", "v1", manifest_of("other/app", "2"));
+  c.disconnect();
+  expect_stopped_cleanly(server);
+}
+
 TEST(Process, HelpAndBadOptions) {
   CliResult help = run_cli({"--help"});
   EXPECT_EQ(help.status.exit_code, 0) << help.status.describe();

@@ -200,6 +200,46 @@ TEST_F(MetadataStoreTest, TagsMoveAndDeleteTagKeepsTheManifest) {
   EXPECT_TRUE(store_->get_manifest("app", second.digest).value().has_value());
 }
 
+TEST_F(MetadataStoreTest, ImmutableTagsNeitherMoveNorGo) {
+  store_->set_immutable_tags([](std::string_view repo, std::string_view tag)
+                                 -> std::optional<std::string> {
+    if (repo == "app" && tag.starts_with("v")) return "rule v*";
+    return std::nullopt;
+  });
+  ManifestRecord first = push_image("app", "first", "v1");
+  // The same manifest again: nothing moves, fine.
+  auto refs = blob_refs({"first-layer", "first-config"});
+  auto same = store_->put_manifest(first, refs, "v1");
+  ASSERT_TRUE(same.has_value());
+  EXPECT_EQ(same->immutable_rule, std::nullopt);
+  EXPECT_EQ(store_->immutable_move("app", "v1", first.digest).value(), std::nullopt);
+  // Another manifest under v1: refused, and nothing of it is written.
+  ASSERT_TRUE(store_->link_blob("app", blob("second-layer")).has_value());
+  ManifestRecord second = manifest("app", "second-manifest");
+  auto moved = store_->put_manifest(second, blob_refs({"second-layer"}), "v1");
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(moved->immutable_rule, "rule v*");
+  EXPECT_EQ(resolve("app", "v1"), first.digest);
+  EXPECT_EQ(store_->get_manifest("app", second.digest).value(), std::nullopt);
+  EXPECT_EQ(store_->immutable_move("app", "v1", second.digest).value(), "rule v*");
+  // Tags the rule does not name still move; a new v2 may be created.
+  EXPECT_TRUE(store_->put_manifest(second, blob_refs({"second-layer"}), "latest")->missing.empty());
+  EXPECT_EQ(store_->put_manifest(second, blob_refs({"second-layer"}), "v2")->immutable_rule,
+            std::nullopt);
+  EXPECT_EQ(resolve("app", "v2"), second.digest);
+  EXPECT_EQ(store_->immutable_move("other", "v1", second.digest).value(), std::nullopt);
+  // Nor removed: not the tag, not the manifest under it.
+  auto del = store_->delete_tag("app", "v1");
+  ASSERT_FALSE(del);
+  EXPECT_EQ(del.error(), StorageError::kImmutable);
+  auto gone = store_->delete_manifest("app", first.digest);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error(), StorageError::kImmutable);
+  EXPECT_EQ(resolve("app", "v1"), first.digest);
+  EXPECT_TRUE(store_->delete_tag("app", "latest").value());
+  EXPECT_FALSE(store_->delete_tag("app", "v9").value());  // no such tag
+}
+
 TEST_F(MetadataStoreTest, DeleteManifestRemovesItsTagsAndLink) {
   ManifestRecord doomed = push_image("app", "doomed", "v1");
   auto refs = blob_refs({"doomed-layer"});
