@@ -21,6 +21,7 @@
 #include "registry/registry.hpp"
 #include "server/admin_cli.hpp"
 #include "server/build_cli.hpp"
+#include "server/fsck_cli.hpp"
 #include "server/registry_fetcher.hpp"
 #include "server/server.hpp"
 #include "storage/blob_store.hpp"
@@ -38,6 +39,7 @@ Usage:
   drydock serve [options]     run the registry server
   drydock user|grant|token    manage users, permissions and access tokens
   drydock build [options] DIR build DIR's Dockerfile on a server, follow the log
+  drydock fsck [options]      check (and --repair) a data directory's integrity
   drydock --help              this text
   drydock serve --help        the server's options
 
@@ -371,6 +373,7 @@ int main(int argc, char** argv) {
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
       std::fputs(kUsage, stdout);
       std::fputs(server::admin_usage(), stdout);
+      std::fputs(server::fsck_usage(), stdout);
       return args.empty() ? 2 : 0;
     }
     if (args[0] == "serve") {
@@ -381,6 +384,7 @@ int main(int argc, char** argv) {
       }
       return serve(flags);
     }
+    if (args[0] == "fsck") return server::run_fsck_command({args.begin() + 1, args.end()});
     if (args[0] == "build") return server::run_build_command({args.begin() + 1, args.end()});
     if (server::is_admin_command(args[0])) {
       return server::run_admin_command(args[0], {args.begin() + 1, args.end()});
