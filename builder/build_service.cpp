@@ -640,6 +640,10 @@ const std::string& BuildService::warning() const { return impl_->warning; }
 
 std::uint64_t BuildService::max_upload_bytes() const { return impl_->options.max_upload_bytes; }
 
+bool BuildService::is_own_host(std::string_view host) const {
+  return is_local_host(impl_->options.upstream, host);
+}
+
 namespace {
 
 using storage::rfc3339_utc;

@@ -146,6 +146,10 @@ class BuildService {
 
   std::uint64_t max_upload_bytes() const;
 
+  // Whether `host` ("name" or "name:port") is this server, as FROM reads it
+  // (UpstreamPolicy: local_hosts, and loopback on the port it listens on).
+  bool is_own_host(std::string_view host) const;
+
   // Why the service is degraded (no OCI runtime), or empty.
   const std::string& warning() const;
 

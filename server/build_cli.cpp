@@ -50,7 +50,9 @@ the build context (a tar, streamed, honouring DIR/.dockerignore), prints the
 build log as it is written, and exits with the build's outcome.
 
 Options:
-  -t, --tag REPO[:TAG]   tag the result (repeatable; no tag means :latest)
+  -t, --tag REPO[:TAG]   tag the result (repeatable; no tag means :latest). A
+                         leading HOST/ may name this server (localhost:5000/
+                         team/app:1); another registry is refused
   -f, --file FILE        the Dockerfile (default DIR/Dockerfile). A relative
                          FILE is taken from the current directory as docker
                          does, or from DIR if it is not there. A Dockerfile

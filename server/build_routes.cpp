@@ -63,11 +63,31 @@ Reply storage_failure(storage::StorageError e) {
   return registry::error_reply(ErrorCode::kInternal, std::string(storage::to_string(e)));
 }
 
+// The first component of `t` if it names a registry host ("localhost",
+// or with a '.' or ':', as docker reads it), else empty.
+std::string registry_host_of(const std::string& t) {
+  auto slash = t.find('/');
+  if (slash == std::string::npos) return {};
+  std::string first = t.substr(0, slash);
+  bool host = first == "localhost" || first.find_first_of(".:") != std::string::npos;
+  return host ? first : std::string();
+}
+
 // The parameters of POST /builds, checked; or the 400 that says what is wrong.
-std::variant<builder::BuildParams, Reply> build_params(const registry::Query& q) {
+// A tag may name this server as its registry (`localhost:5000/team/app:1`,
+// as docker users write it); the host is dropped. Another registry is refused.
+std::variant<builder::BuildParams, Reply> build_params(const registry::Query& q,
+                                                       const builder::BuildService& builds) {
   auto invalid = [](std::string m) { return registry::error_reply(ErrorCode::kBuildInvalid, m); };
   builder::BuildParams p;
   for (auto t : q.get_all("t")) {
+    if (std::string host = registry_host_of(t); !host.empty()) {
+      if (!builds.is_own_host(host)) {
+        return invalid("t=" + t + ": images are built into this registry; " + host +
+                       " is another one (drop the host, or push the result there yourself)");
+      }
+      t = t.substr(host.size() + 1);
+    }
     auto colon = t.rfind(':');
     auto slash = t.rfind('/');
     std::string repo = t, tag = "latest";
@@ -307,8 +327,9 @@ namespace {
 std::variant<BuildRequest, Reply> read_build_request(const http::request_header<>& req,
                                                      const registry::Query& query,
                                                      const auth::Principal& who,
-                                                     const auth::Authenticator* auth) {
-  auto parsed = build_params(query);
+                                                     const auth::Authenticator* auth,
+                                                     const builder::BuildService& builds) {
+  auto parsed = build_params(query, builds);
   if (parsed.index() == 1) return std::get<1>(std::move(parsed));
   BuildRequest out{std::get<0>(std::move(parsed)), {}};
   out.params.user = who.user;
@@ -347,7 +368,7 @@ asio::awaitable<bool> Session::handle_build_post(RequestParser& p, Exchange& ex,
   auto& builds = *ctx_.builds;
   // An incremental upload: the body holds what begin_context() asked for.
   std::string session = query.get("context").value_or("");
-  auto request = read_build_request(p.get(), query, who, ctx_.auth);
+  auto request = read_build_request(p.get(), query, who, ctx_.auth, builds);
   if (request.index() == 1) {
     if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
     if (!session.empty()) {

@@ -542,5 +542,25 @@ TEST_F(BuildCli, ABuildOfADirectoryInUseSendsTheWholeContext) {
   EXPECT_NE(third.err.find("(1 of 2 entries"), std::string::npos) << third.err;
 }
 
+TEST_F(BuildCli, ATagMayNameThisServerButNoOtherRegistry) {
+  start_server();
+  write(ctx() / "Dockerfile", "FROM scratch\nCOPY a.txt /\n");
+  write(ctx() / "a.txt", "a\n");
+  std::string self = "127.0.0.1:" + std::to_string(server_->port());
+  // As docker users write it: this server's address, or localhost.
+  auto r = build({"-t", self + "/team/app:1", "-t", "localhost:5000/team/app:2", ctx().string()});
+  ASSERT_EQ(r.status.exit_code, 0) << r.out << r.err;
+  Client c(server_->port());
+  EXPECT_EQ(c.head("/v2/team/app/manifests/1").status, 200u);
+  EXPECT_EQ(c.head("/v2/team/app/manifests/2").status, 200u);
+  // Another registry: refused, saying why, and nothing is built.
+  r = build({"-t", "registry.example.com/team/app:3", ctx().string()});
+  EXPECT_EQ(r.status.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("registry.example.com is another one"), std::string::npos) << r.err;
+  r = build({"-t", "127.0.0.1:1/team/app:3", ctx().string()});
+  EXPECT_EQ(r.status.exit_code, 1) << r.err;
+  EXPECT_EQ(c.head("/v2/team/app/manifests/3").status, 404u);
+}
+
 }  // namespace
 }  // namespace drydock::testing
