@@ -214,18 +214,14 @@ ArchiveResult<ExtractedContext> finish_context(const fs::path& dir, const std::s
   return out;
 }
 
-}  // namespace
-
-ArchiveResult<ExtractedContext> extract_context(int fd, const fs::path& dir,
-                                                const ContextOptions& options) {
+// Extracts with `spec` (limits from `options`), then reads the Dockerfile
+// and applies the ignore file.
+ArchiveResult<ExtractedContext> extract_and_finish(int fd, const fs::path& dir,
+                                                   const ContextOptions& options,
+                                                   archive_detail::ExtractSpec spec) {
   auto dockerfile = dockerfile_location(options.dockerfile_path);
   if (!dockerfile) return std::unexpected(dockerfile.error());
-  archive_detail::ExtractSpec spec;
   spec.limits = options.limits;
-  spec.root_mode = 0700;
-  spec.hook = [](archive_entry* e, const std::string&, ExtractStats& stats) {
-    return context_entry(e, stats);
-  };
   ExtractedContext out;
   auto stats = archive_detail::extract(fd, dir, spec);
   if (!stats) return std::unexpected(stats.error());
@@ -233,13 +229,22 @@ ArchiveResult<ExtractedContext> extract_context(int fd, const fs::path& dir,
   return finish_context(dir, *dockerfile, options, std::move(out));
 }
 
+}  // namespace
+
+ArchiveResult<ExtractedContext> extract_context(int fd, const fs::path& dir,
+                                                const ContextOptions& options) {
+  archive_detail::ExtractSpec spec;
+  spec.root_mode = 0700;
+  spec.hook = [](archive_entry* e, const std::string&, ExtractStats& stats) {
+    return context_entry(e, stats);
+  };
+  return extract_and_finish(fd, dir, options, std::move(spec));
+}
+
 ArchiveResult<ExtractedContext> update_context(
     int fd, const fs::path& dir, const ContextOptions& options,
     const std::function<bool(const std::string& path)>& allowed) {
-  auto dockerfile = dockerfile_location(options.dockerfile_path);
-  if (!dockerfile) return std::unexpected(dockerfile.error());
   archive_detail::ExtractSpec spec;
-  spec.limits = options.limits;
   spec.root_exists = true;
   spec.hook = [&allowed](archive_entry* e, const std::string& path,
                          ExtractStats& stats) -> ArchiveResult<EntryAction> {
@@ -249,11 +254,7 @@ ArchiveResult<ExtractedContext> update_context(
     }
     return context_entry(e, stats);
   };
-  ExtractedContext out;
-  auto stats = archive_detail::extract(fd, dir, spec);
-  if (!stats) return std::unexpected(stats.error());
-  out.stats = std::move(*stats);
-  return finish_context(dir, *dockerfile, options, std::move(out));
+  return extract_and_finish(fd, dir, options, std::move(spec));
 }
 
 ArchiveResult<ExtractedContext> extract_context(const fs::path& archive, const fs::path& dir,
