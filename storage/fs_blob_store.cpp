@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 #include <string>
 #include <system_error>
 
@@ -13,6 +15,41 @@
 #include "storage/posix_io.hpp"
 
 namespace drydock::storage {
+
+// Digests held against collection, by count. One mutex: collect() keeps it
+// for one blob's check-and-unlink, so a hold is either seen or comes after
+// the file is gone.
+class BlobLeaseTable {
+ public:
+  std::mutex mu;
+  std::unordered_map<std::string, unsigned> held;
+};
+
+BlobLease::BlobLease(std::shared_ptr<BlobLeaseTable> table, std::string key)
+    : table_(std::move(table)), key_(std::move(key)) {
+  std::lock_guard lock(table_->mu);
+  ++table_->held[key_];
+}
+
+BlobLease& BlobLease::operator=(BlobLease&& o) noexcept {
+  if (this != &o) {
+    release();
+    table_ = std::move(o.table_);
+    key_ = std::move(o.key_);
+  }
+  return *this;
+}
+
+BlobLease::~BlobLease() { release(); }
+
+void BlobLease::release() {
+  if (!table_) return;
+  std::lock_guard lock(table_->mu);
+  auto it = table_->held.find(key_);
+  if (it != table_->held.end() && --it->second == 0) table_->held.erase(it);
+  table_.reset();
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -93,6 +130,12 @@ Result<bool> rename_no_replace(const fs::path& temp, const fs::path& final) {
     err = EEXIST;
   }
   if (err != EEXIST) return io_error("rename", temp, err);
+  // Deduplicated: the existing file counts as written now (collection spares
+  // young blobs). If collection removed it meanwhile, ours takes its place.
+  if (::utimensat(AT_FDCWD, final.c_str(), nullptr, 0) != 0 && errno == ENOENT) {
+    if (::rename(temp.c_str(), final.c_str()) == 0) return true;
+    return io_error("rename", temp, errno);
+  }
   if (int e = posix::unlink_if_exists(temp); e != 0) return io_error("unlink", temp, e);
   return false;
 }
@@ -120,7 +163,8 @@ Result<std::uint64_t> fsync_and_size(const fs::path& file) {
 
 }  // namespace
 
-FsBlobStore::FsBlobStore(std::filesystem::path root) : root_(std::move(root)) {
+FsBlobStore::FsBlobStore(std::filesystem::path root)
+    : root_(std::move(root)), leases_(std::make_shared<BlobLeaseTable>()) {
   prepare_dir(root_ / kBlobsDir / to_string(DigestAlgorithm::kSha256));
   prepare_dir(root_ / kBlobsDir / to_string(DigestAlgorithm::kSha512));
   prepare_dir(root_ / kTmpDir);
@@ -173,7 +217,12 @@ Result<BlobInfo> FsBlobStore::put(std::string_view bytes, const Digest& expected
   if (digest_of(bytes, expected.algorithm) != expected) {
     return std::unexpected(StorageError::kDigestMismatch);
   }
-  if (Result<BlobInfo> existing = stat(expected)) return existing;  // dedup, nothing to write
+  if (Result<BlobInfo> existing = stat(expected)) {
+    // Deduplicated: counts as written now, unless collection just took it.
+    if (::utimensat(AT_FDCWD, path_of(expected).c_str(), nullptr, 0) == 0 || errno != ENOENT) {
+      return existing;
+    }
+  }
 
   std::string templ = (root_ / kTmpDir / "put-XXXXXX").string();
   UniqueFd fd(::mkostemp(templ.data(), O_CLOEXEC));
@@ -217,6 +266,52 @@ Result<void> FsBlobStore::remove(const Digest& d) {
     return io_error("unlink", p, errno);
   }
   return posix::fsync_dir(p.parent_path());
+}
+
+BlobLease FsBlobStore::hold(const Digest& d) { return BlobLease(leases_, d.str()); }
+
+Result<std::uint64_t> FsBlobStore::collect(const Digest& d, std::int64_t written_before,
+                                           const std::function<Result<bool>()>& unused) {
+  if (!well_formed(d)) return std::unexpected(StorageError::kNotFound);
+  fs::path p = path_of(d);
+  std::lock_guard lock(leases_->mu);
+  if (leases_->held.contains(d.str())) return 0;
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) {
+    if (errno == ENOENT) return 0;
+    return io_error("stat", p, errno);
+  }
+  if (st.st_mtim.tv_sec >= written_before) return 0;
+  Result<bool> free = unused();
+  if (!free) return std::unexpected(free.error());
+  if (!*free) return 0;
+  if (::unlink(p.c_str()) != 0) {
+    if (errno == ENOENT) return 0;
+    return io_error("unlink", p, errno);
+  }
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+Result<std::vector<FsBlobStore::StoredBlob>> FsBlobStore::list() const {
+  std::vector<StoredBlob> out;
+  for (DigestAlgorithm algorithm : {DigestAlgorithm::kSha256, DigestAlgorithm::kSha512}) {
+    fs::path top = root_ / kBlobsDir / to_string(algorithm);
+    std::error_code ec;
+    for (const auto& fan : fs::directory_iterator(top, ec)) {
+      std::error_code fan_ec;
+      for (const auto& e : fs::directory_iterator(fan.path(), fan_ec)) {
+        Digest d{algorithm, e.path().filename().string()};
+        struct stat st {};
+        if (!well_formed(d) || ::stat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+          continue;  // not a blob (fsck reports strays), or just collected
+        }
+        out.push_back({std::move(d), static_cast<std::uint64_t>(st.st_size), st.st_mtim.tv_sec});
+      }
+      if (fan_ec) return io_error("list", fan.path(), fan_ec.value());
+    }
+    if (ec) return io_error("list", top, ec.value());
+  }
+  return out;
 }
 
 }  // namespace drydock::storage

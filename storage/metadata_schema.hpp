@@ -15,7 +15,7 @@ namespace drydock::storage::metadata_sql {
 // Digests are stored as "sha256:<hex>" text. Text compares with the default
 // BINARY collation, i.e. byte order, which is what the distribution spec's
 // pagination (`last`, `n`) wants for tags and repositories.
-constexpr std::array<std::string_view, 1> kMigrations = {
+constexpr std::array<std::string_view, 2> kMigrations = {
     R"sql(
 CREATE TABLE repositories (
   id   INTEGER PRIMARY KEY,
@@ -65,6 +65,24 @@ CREATE TABLE uploads (
   created INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // 2: times and the flag garbage collection reads. repo_blobs.linked and
+    // tags.updated: Unix time of the last link / tag write; manifests.pushed:
+    // of the last PUT of the manifest (created stays the first). released: 1
+    // once an index referenced the manifest or retention untagged it, so that
+    // when nothing references or tags it any more it is garbage, whatever
+    // gc.untagged_retention_hours says about manifests pushed on their own.
+    R"sql(
+ALTER TABLE repo_blobs ADD COLUMN linked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tags ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE manifests ADD COLUMN pushed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE manifests ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
+UPDATE manifests SET pushed = created;
+UPDATE manifests SET released = 1 WHERE EXISTS (SELECT 1 FROM manifest_refs r
+  WHERE r.repo_id = manifests.repo_id AND r.ref = manifests.digest AND r.kind = 1);
+UPDATE tags SET updated = coalesce((SELECT m.created FROM manifests m
+  WHERE m.repo_id = tags.repo_id AND m.digest = tags.digest), 0);
+CREATE INDEX repo_blobs_by_digest ON repo_blobs(digest);
+)sql",
 };
 
 // Every statement the store runs, prepared once per connection on first use.
@@ -87,6 +105,7 @@ enum Sql : std::size_t {
   kManifestDelete,
   kRefsDelete,
   kRefInsert,
+  kManifestRelease,
   kTagSet,
   kTagResolve,
   kTagDelete,
@@ -98,6 +117,18 @@ enum Sql : std::size_t {
   kUploadGet,
   kUploadRemove,
   kUploadsBefore,
+  kBeginRead,
+  kGcRepos,
+  kGcManifests,
+  kGcRefs,
+  kGcTags,
+  kGcLinks,
+  kGcUploadRepos,
+  kGcDeleteManifest,
+  kGcUnlink,
+  kGcUntag,
+  kGcReleaseIfUntagged,
+  kBlobLinkedAnywhere,
   kSqlCount,
 };
 
@@ -117,8 +148,8 @@ constexpr std::array<std::string_view, kSqlCount> kSqlText = {
     "SELECT 1 FROM repositories r WHERE r.name = ?1 AND " DRYDOCK_REPO_HAS_CONTENT,
     "SELECT r.name FROM repositories r WHERE r.name > ?1 AND " DRYDOCK_REPO_HAS_CONTENT
     " ORDER BY r.name LIMIT ?2",
-    "INSERT INTO repo_blobs(repo_id, digest, size) VALUES (?1, ?2, ?3)"
-    " ON CONFLICT(repo_id, digest) DO UPDATE SET size = excluded.size",
+    "INSERT INTO repo_blobs(repo_id, digest, size, linked) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT(repo_id, digest) DO UPDATE SET size = excluded.size, linked = excluded.linked",
     "SELECT b.size FROM repo_blobs b JOIN repositories r ON r.id = b.repo_id"
     " WHERE r.name = ?1 AND b.digest = ?2",
     "SELECT 1 FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2",
@@ -127,18 +158,20 @@ constexpr std::array<std::string_view, kSqlCount> kSqlText = {
     "DELETE FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2",
     "SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2",
     "INSERT INTO manifests(repo_id, digest, media_type, size, subject, artifact_type,"
-    " annotations, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    " annotations, created, pushed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     " ON CONFLICT(repo_id, digest) DO UPDATE SET media_type = excluded.media_type,"
     " size = excluded.size, subject = excluded.subject, artifact_type = excluded.artifact_type,"
-    " annotations = excluded.annotations",
+    " annotations = excluded.annotations, pushed = excluded.pushed",
     "SELECT " DRYDOCK_MANIFEST_COLUMNS
     " FROM manifests m JOIN repositories r ON r.id = m.repo_id"
     " WHERE r.name = ?1 AND m.digest = ?2",
     "DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2",
     "DELETE FROM manifest_refs WHERE repo_id = ?1 AND manifest = ?2",
     "INSERT OR IGNORE INTO manifest_refs(repo_id, manifest, ref, kind) VALUES (?1, ?2, ?3, ?4)",
-    "INSERT INTO tags(repo_id, name, digest) VALUES (?1, ?2, ?3)"
-    " ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest",
+    "UPDATE manifests SET released = 1 WHERE repo_id = ?1 AND digest = ?2",
+    "INSERT INTO tags(repo_id, name, digest, updated) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest,"
+    " updated = excluded.updated",
     "SELECT t.digest FROM tags t JOIN repositories r ON r.id = t.repo_id"
     " WHERE r.name = ?1 AND t.name = ?2",
     "DELETE FROM tags WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1)"
@@ -154,6 +187,31 @@ constexpr std::array<std::string_view, kSqlCount> kSqlText = {
     "SELECT repo, created FROM uploads WHERE id = ?1",
     "DELETE FROM uploads WHERE id = ?1",
     "SELECT id, repo, created FROM uploads WHERE created < ?1 ORDER BY created LIMIT ?2",
+    "BEGIN DEFERRED",
+    // Garbage collection: the whole graph, read in one read transaction...
+    "SELECT id, name FROM repositories",
+    "SELECT repo_id, digest, size, subject, pushed, released FROM manifests",
+    "SELECT repo_id, manifest, ref, kind FROM manifest_refs",
+    "SELECT repo_id, name, digest, updated FROM tags",
+    "SELECT repo_id, digest, size, linked FROM repo_blobs",
+    "SELECT DISTINCT repo FROM uploads",
+    // ...and deletes that re-check, in the write transaction, what made the
+    // row garbage when the graph was read: a push in between wins.
+    "DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2 AND pushed < ?3"
+    " AND NOT EXISTS(SELECT 1 FROM tags t WHERE t.repo_id = ?1 AND t.digest = ?2)"
+    " AND NOT EXISTS(SELECT 1 FROM manifest_refs r WHERE r.repo_id = ?1 AND r.ref = ?2)"
+    " AND (subject IS NULL OR NOT EXISTS(SELECT 1 FROM manifests s"
+    "      WHERE s.repo_id = ?1 AND s.digest = manifests.subject))"
+    " AND (released = 1 OR subject IS NOT NULL OR pushed < ?4)",
+    "DELETE FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2 AND linked < ?3"
+    " AND NOT EXISTS(SELECT 1 FROM manifest_refs r WHERE r.repo_id = ?1 AND r.ref = ?2)"
+    " AND NOT EXISTS(SELECT 1 FROM manifests m WHERE m.repo_id = ?1 AND m.digest = ?2)"
+    " AND NOT EXISTS(SELECT 1 FROM uploads u JOIN repositories p ON p.name = u.repo"
+    "      WHERE p.id = ?1)",
+    "DELETE FROM tags WHERE repo_id = ?1 AND name = ?2 AND digest = ?3 AND updated = ?4",
+    "UPDATE manifests SET released = 1 WHERE repo_id = ?1 AND digest = ?2"
+    " AND NOT EXISTS(SELECT 1 FROM tags t WHERE t.repo_id = ?1 AND t.digest = ?2)",
+    "SELECT 1 FROM repo_blobs WHERE digest = ?1 LIMIT 1",
 };
 
 #undef DRYDOCK_REPO_HAS_CONTENT

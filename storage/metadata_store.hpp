@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "storage/blob_store.hpp"
@@ -50,6 +51,43 @@ struct PutManifestOutcome {
 // `tag` of `repository` immutable, or nullopt.
 using TagRules = std::function<std::optional<std::string>(std::string_view repository,
                                                           std::string_view tag)>;
+
+// The metadata graph as garbage collection reads it (storage/gc.hpp), in one
+// consistent read. `repo` fields are the repositories' row ids.
+struct GcSnapshot {
+  struct Manifest {
+    std::int64_t repo = 0;
+    Digest digest;
+    std::uint64_t size = 0;
+    std::optional<Digest> subject;
+    std::int64_t pushed = 0;  // Unix time of its last PUT
+    bool released = false;    // an index referenced it or retention untagged it
+  };
+  struct Ref {
+    std::int64_t repo = 0;
+    Digest manifest;
+    Digest ref;
+    bool is_manifest = false;  // an index's child (else a blob)
+  };
+  struct Tag {
+    std::int64_t repo = 0;
+    std::string name;
+    Digest digest;
+    std::int64_t updated = 0;  // Unix time the tag was last written
+  };
+  struct Link {
+    std::int64_t repo = 0;
+    Digest digest;
+    std::uint64_t size = 0;
+    std::int64_t linked = 0;  // Unix time of the last link
+  };
+  std::vector<std::pair<std::int64_t, std::string>> repositories;
+  std::vector<Manifest> manifests;
+  std::vector<Ref> refs;
+  std::vector<Tag> tags;
+  std::vector<Link> links;
+  std::vector<std::string> uploading;  // repositories with an open upload session
+};
 
 struct UploadRecord {
   std::string id;
@@ -120,6 +158,30 @@ class MetadataStore {
                                              std::size_t limit) const;
   // Manifests in `repo` whose subject is `subject`, ordered by digest.
   Result<std::vector<ManifestRecord>> referrers(std::string_view repo, const Digest& subject) const;
+
+  // --- garbage collection (storage/gc.hpp) ---------------------------------
+  // Each delete below re-checks, in its write transaction, that the row is
+  // still garbage, and does nothing (false) if a push made it live since the
+  // snapshot was read.
+  Result<GcSnapshot> gc_snapshot() const;
+  // Deletes an untagged manifest nothing references, pushed before
+  // `pushed_before`, whose subject (if any) is gone, and which is released or
+  // a referrer or pushed before `standalone_before`; with its references and
+  // the link of its own bytes.
+  Result<bool> gc_delete_manifest(std::int64_t repo, const Digest& d, std::int64_t pushed_before,
+                                  std::int64_t standalone_before);
+  // Removes a blob link no manifest of the repository uses, made before
+  // `linked_before`, while the repository has no open upload session.
+  Result<bool> gc_unlink(std::int64_t repo, const Digest& d, std::int64_t linked_before);
+  // Removes tag `tag` of repository `repo` (named `repo_name`) if it still
+  // points at `d` and was last written at `updated`; kImmutable if it is
+  // immutable. The manifest, once untagged, is released.
+  Result<bool> gc_untag(std::int64_t repo, std::string_view repo_name, std::string_view tag,
+                        const Digest& d, std::int64_t updated);
+  // Whether `tag` of `repo` is immutable (the rule), for reports.
+  std::optional<std::string> immutable_rule(std::string_view repo, std::string_view tag) const;
+  // True if any repository links the blob.
+  Result<bool> blob_linked_anywhere(const Digest& d) const;
 
   // --- upload sessions -----------------------------------------------------
   Result<void> add_upload(const UploadRecord& u);

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/metadata_schema.hpp"
 #include "tests/storage/temp_dir.hpp"
 
 namespace drydock::storage {
@@ -358,7 +359,7 @@ TEST_F(MetadataStoreTest, EverythingSurvivesReopening) {
 
 TEST_F(MetadataStoreTest, DatabaseIsInWalModeAtTheCurrentSchemaVersion) {
   EXPECT_EQ(raw_query(db_file(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw_query(db_file(), "PRAGMA user_version"), "1");
+  EXPECT_EQ(raw_query(db_file(), "PRAGMA user_version"), std::to_string(metadata_sql::kMigrations.size()));
 }
 
 TEST_F(MetadataStoreTest, RefusesADatabaseFromANewerVersion) {
