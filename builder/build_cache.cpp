@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS build_cache (
 CREATE INDEX IF NOT EXISTS build_cache_by_use ON build_cache(last_used);
 )";
 
-enum Sql : std::size_t { kGet, kTouch, kPut, kForget, kTotal, kOldest, kSqlCount };
+enum Sql : std::size_t { kGet, kTouch, kPut, kForget, kTotal, kOldest, kLayers, kSqlCount };
 constexpr std::array<const char*, kSqlCount> kSqlText = {
     "SELECT layer_digest, layer_size, media_type, diff_id, created FROM build_cache "
     "WHERE key = ?1",
@@ -34,6 +34,7 @@ constexpr std::array<const char*, kSqlCount> kSqlText = {
     "DELETE FROM build_cache WHERE key = ?1",
     "SELECT count(*), coalesce(sum(layer_size), 0) FROM build_cache",
     "SELECT key, layer_size FROM build_cache ORDER BY last_used ASC, rowid ASC LIMIT 64",
+    "SELECT DISTINCT layer_digest FROM build_cache WHERE layer_digest != ''",
 };
 
 }  // namespace
@@ -128,6 +129,18 @@ storage::Result<CacheStats> BuildCache::Impl::stats_locked() {
 storage::Result<CacheStats> BuildCache::stats() {
   std::lock_guard lock(impl_->mu);
   return impl_->stats_locked();
+}
+
+storage::Result<std::vector<storage::Digest>> BuildCache::layers() {
+  std::lock_guard lock(impl_->mu);
+  std::vector<storage::Digest> out;
+  auto q = impl_->query(kLayers);
+  for (;;) {
+    auto row = q.step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    if (auto d = storage::parse_digest(q.text(0))) out.push_back(*std::move(d));
+  }
 }
 
 storage::Result<std::size_t> BuildCache::evict() {

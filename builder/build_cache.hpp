@@ -53,6 +53,8 @@ class BuildCache {
   // Returns how many went.
   storage::Result<std::size_t> evict();
   storage::Result<CacheStats> stats();
+  // Every layer blob an entry names: roots for garbage collection.
+  storage::Result<std::vector<storage::Digest>> layers();
 
  private:
   struct Impl;

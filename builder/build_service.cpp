@@ -23,6 +23,7 @@
 #include "builder/mount.hpp"
 #include "builder/snapshotter.hpp"
 #include "storage/clock.hpp"
+#include "storage/held_blob_store.hpp"
 
 namespace drydock::builder {
 
@@ -331,7 +332,9 @@ void BuildService::Impl::run_job(Job& job) {
     });
   }
 
-  BuildEnv env{.blobs = blobs,
+  // Every blob the build touches stays until it ends (garbage collection).
+  storage::HeldBlobStore held(blobs);
+  BuildEnv env{.blobs = held,
                .meta = meta,
                .snapshots = *snapshots,
                .runtime = *runtime,
@@ -634,6 +637,10 @@ std::optional<LogRead> BuildService::read_log(std::string_view id, std::uint64_t
   }
   out.complete = ended && out.data.size() < max;
   return out;
+}
+
+storage::Result<std::vector<storage::Digest>> BuildService::cache_layers() {
+  return impl_->cache.layers();
 }
 
 const std::string& BuildService::warning() const { return impl_->warning; }

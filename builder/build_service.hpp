@@ -153,6 +153,9 @@ class BuildService {
   // Why the service is degraded (no OCI runtime), or empty.
   const std::string& warning() const;
 
+  // The layer blobs the step cache names (garbage collection keeps them).
+  storage::Result<std::vector<storage::Digest>> cache_layers();
+
  private:
   struct Impl;
   explicit BuildService(std::unique_ptr<Impl> impl);

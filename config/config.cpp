@@ -4,6 +4,7 @@
 #include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <stdexcept>
 
@@ -74,6 +75,46 @@ void read_registry(const std::filesystem::path& file, const json& r, RegistryCon
   read(file, r, "max_manifest_bytes", out.max_manifest_bytes);
   read(file, r, "chunk_min_length", out.chunk_min_length);
   read(file, r, "upload_expiry_hours", out.upload_expiry_hours);
+}
+
+void read_gc(const std::filesystem::path& file, const json& g, GcConfig& out) {
+  check_keys(file, g, "gc.",
+             {"interval_minutes", "grace_seconds", "untagged_retention_hours", "retention"});
+  read(file, g, "interval_minutes", out.interval_minutes);
+  read(file, g, "grace_seconds", out.grace_seconds);
+  if (g.contains("untagged_retention_hours") && !g["untagged_retention_hours"].is_null()) {
+    unsigned hours = 0;
+    read(file, g, "untagged_retention_hours", hours);
+    out.untagged_retention_hours = hours;
+  }
+  if (!g.contains("retention")) return;
+  if (!g["retention"].is_array()) fail(file, "gc.retention must be an array");
+  for (const auto& r : g["retention"]) {
+    check_keys(file, r, "gc.retention[].", {"repositories", "keep_last", "keep_tags", "keep_days"});
+    RetentionRule rule;
+    read(file, r, "repositories", rule.repositories);
+    if (rule.repositories.empty()) fail(file, "gc.retention[].repositories is empty");
+    if (r.contains("keep_last")) {
+      std::size_t n = 0;
+      read(file, r, "keep_last", n);
+      rule.keep_last = n;
+    }
+    if (r.contains("keep_days")) {
+      unsigned days = 0;
+      read(file, r, "keep_days", days);
+      rule.keep_days = days;
+    }
+    read(file, r, "keep_tags", rule.keep_tags);
+    try {
+      std::regex check(rule.keep_tags);
+    } catch (const std::regex_error& e) {
+      fail(file, "gc.retention[].keep_tags is not a valid regex: " + std::string(e.what()));
+    }
+    if (!rule.keep_last && !rule.keep_days && rule.keep_tags.empty()) {
+      fail(file, "gc.retention[] needs keep_last, keep_tags or keep_days");
+    }
+    out.retention.push_back(std::move(rule));
+  }
 }
 
 void read_tls(const std::filesystem::path& file, const json& t, TlsConfig& out) {
@@ -179,7 +220,7 @@ Config load_file(const std::filesystem::path& file, Config base) {
   json doc = json::parse(in, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
   if (doc.is_discarded()) fail(file, "not valid JSON");
   check_keys(file, doc, "",
-             {"listen", "data", "server", "registry", "tls", "auth", "builder"});
+             {"listen", "data", "server", "registry", "tls", "auth", "builder", "gc"});
   if (doc.contains("listen")) {
     std::string listen;
     read(file, doc, "listen", listen);
@@ -192,6 +233,7 @@ Config load_file(const std::filesystem::path& file, Config base) {
   }
   if (doc.contains("server")) read_server(file, doc["server"], base.server);
   if (doc.contains("registry")) read_registry(file, doc["registry"], base.registry);
+  if (doc.contains("gc")) read_gc(file, doc["gc"], base.gc);
   if (doc.contains("tls")) read_tls(file, doc["tls"], base.tls);
   if (doc.contains("auth")) read_auth(file, doc["auth"], base.auth);
   if (doc.contains("builder")) read_builder(file, doc["builder"], base.builder);

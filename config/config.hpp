@@ -38,6 +38,29 @@ struct RegistryConfig {
   unsigned upload_expiry_hours = 168;  // abandoned upload sessions go after this; 0: never
 };
 
+// Which tags garbage collection drops in repositories matching
+// `repositories` (a grant pattern): a tag stays if it is one of the
+// `keep_last` most recently pushed, or matches `keep_tags` (an ECMAScript
+// regex, whole tag), or was pushed within `keep_days`; criteria left unset
+// keep nothing, and at least one must be set. Immutable tags always stay.
+// The first rule matching a repository applies.
+struct RetentionRule {
+  std::string repositories = "**";
+  std::optional<std::size_t> keep_last;
+  std::string keep_tags;  // empty: none
+  std::optional<unsigned> keep_days;
+};
+
+// Garbage collection (storage/gc.hpp), online.
+struct GcConfig {
+  unsigned interval_minutes = 360;  // a collection every this often; 0: only on demand
+  unsigned grace_seconds = 3600;    // younger blobs, links and manifests always stay
+  // Untagged manifests pushed on their own (not an index's child, not a
+  // referrer): kept (unset) or collected once older than this.
+  std::optional<unsigned> untagged_retention_hours;
+  std::vector<RetentionRule> retention;
+};
+
 struct StorageConfig {
   std::filesystem::path data_dir = "data";
 };
@@ -126,6 +149,7 @@ struct Config {
   TlsConfig tls;
   AuthConfig auth;
   BuilderConfig builder;
+  GcConfig gc;
 };
 
 // Reads a JSON config file. Every key is optional; unknown keys are an error
@@ -138,6 +162,10 @@ struct Config {
 //                   "shutdown_grace_seconds": 30, "access_log": true },
 //     "registry": { "max_manifest_bytes": 4194304, "chunk_min_length": 0,
 //                   "upload_expiry_hours": 168 },
+//     "gc":       { "interval_minutes": 360, "grace_seconds": 3600,
+//                   "untagged_retention_hours": null,
+//                   "retention": [ { "repositories": "team/**", "keep_last": 10,
+//                                    "keep_tags": "v[0-9.]+", "keep_days": 30 } ] },
 //     "tls":      { "cert": "cert.pem", "key": "key.pem", "client_ca": "" },
 //     "auth":     { "enabled": true, "realm": "", "service": "drydock", "issuer": "drydock",
 //                   "token_ttl_seconds": 300, "refresh_token_days": 90,

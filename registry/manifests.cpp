@@ -140,6 +140,7 @@ Reply Registry::put_manifest(std::string_view name, std::string_view ref, const 
   auto parsed = parse_manifest(body, r.content_type);
   if (!parsed) return error_reply(parsed.error());
 
+  storage::BlobLease lease = blobs_.hold(target->digest);  // until its rows are committed
   auto stored = blobs_.put(body, target->digest);
   if (!stored) return storage_failure(stored.error());
   storage::ManifestRecord rec{

@@ -84,6 +84,7 @@ std::optional<Reply> Registry::try_mount(std::string_view name, const Query& q) 
   if (!from || !valid_repository_name(*from)) return std::nullopt;
   auto digest = parse_client_digest(*q.get("mount"));
   if (!digest) return std::nullopt;
+  storage::BlobLease lease = blobs_.hold(*digest);  // until the new link is committed
   auto size = meta_.linked_blob_size(*from, *digest);
   if (!size || !*size) return std::nullopt;
   auto linked = meta_.link_blob(name, storage::BlobInfo{*digest, **size});
@@ -182,6 +183,7 @@ Reply Registry::finish_upload_write(const UploadWrite& w) {
 void Registry::abandon_upload_write(const UploadWrite& w) { uploads_.release(w.id); }
 
 Reply Registry::complete_upload(const UploadWrite& w) {
+  storage::BlobLease lease = blobs_.hold(w.digest);  // from publishing until linked
   auto blob = uploads_.complete(w.id, w.digest);
   if (!blob) {
     if (blob.error() == storage::StorageError::kDigestMismatch) {

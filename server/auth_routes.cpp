@@ -21,7 +21,6 @@ using registry::Endpoint;
 using registry::Reply;
 
 constexpr std::size_t kTokenFormLimit = 64 * 1024;
-constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
 
 // What the request needs, by endpoint and method (the actions Distribution
 // asks for: pull to read, push to write, delete to delete). Unknown

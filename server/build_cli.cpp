@@ -37,7 +37,6 @@ constexpr int kExitSucceeded = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as shells report it
-constexpr const char* kDefaultServer = "http://127.0.0.1:5000";
 // The largest Dockerfile read from outside the context or stdin (the
 // server's own limit).
 constexpr std::uintmax_t kMaxDockerfileBytes = 16U << 20;
@@ -295,17 +294,9 @@ std::string build_target(const BuildArgs& a, const ContextPlan& plan) {
 }
 
 CliHttpOptions client_options(const BuildArgs& a) {
-  std::string server = a.server.value_or(env("DRYDOCK_SERVER").value_or(kDefaultServer));
-  auto url = parse_server_url(server);
-  if (!url) throw UsageError(url.error());
-  CliHttpOptions o{.url = *url, .ca_file = a.ca_cert.value_or(env("DRYDOCK_CA_CERT").value_or(""))};
-  std::optional<std::string> user = a.user ? a.user : env("DRYDOCK_USER");
-  auto password = env("DRYDOCK_PASSWORD");
-  if (user && !password) {
-    throw UsageError("user " + *user + " needs a password or token in DRYDOCK_PASSWORD");
-  }
-  if (user) o.authorization = "Basic " + auth::base64_encode(*user + ":" + *password);
-  return o;
+  auto o = cli_connection(a.server, a.ca_cert, a.user);
+  if (!o) throw UsageError(o.error());
+  return *std::move(o);
 }
 
 // "CODE: message" from a registry error document, else the status line and

@@ -40,7 +40,6 @@ using registry::ErrorCode;
 using registry::Reply;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
 constexpr std::size_t kUploadPiece = 1 << 20;
 constexpr std::size_t kDefaultListLimit = 50;
 constexpr std::size_t kMaxListLimit = 1000;

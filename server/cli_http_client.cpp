@@ -11,7 +11,10 @@
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <optional>
+
+#include "auth/secrets.hpp"
 
 namespace drydock::server {
 namespace {
@@ -153,6 +156,32 @@ std::expected<ServerUrl, std::string> parse_server_url(std::string_view url) {
   }
   out.port = port.empty() ? (out.tls ? "443" : "80") : std::string(port);
   return out;
+}
+
+namespace {
+
+std::optional<std::string> env_value(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return std::string(v);
+}
+
+}  // namespace
+
+std::expected<CliHttpOptions, std::string> cli_connection(std::optional<std::string> server,
+                                                          std::optional<std::string> ca_cert,
+                                                          std::optional<std::string> user) {
+  auto url = parse_server_url(
+      server.value_or(env_value("DRYDOCK_SERVER").value_or("http://127.0.0.1:5000")));
+  if (!url) return std::unexpected(url.error());
+  CliHttpOptions o{.url = *url, .ca_file = ca_cert.value_or(env_value("DRYDOCK_CA_CERT").value_or(""))};
+  if (!user) user = env_value("DRYDOCK_USER");
+  auto password = env_value("DRYDOCK_PASSWORD");
+  if (user && !password) {
+    return std::unexpected("user " + *user + " needs a password or token in DRYDOCK_PASSWORD");
+  }
+  if (user) o.authorization = "Basic " + auth::base64_encode(*user + ":" + *password);
+  return o;
 }
 
 std::string url_encode(std::string_view text) {

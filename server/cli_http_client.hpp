@@ -10,6 +10,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -100,6 +101,15 @@ class CliHttpClient {
 
   CliHttpOptions options_;
 };
+
+// The connection options of a client subcommand from its --server,
+// --ca-cert and --user flags (unset: $DRYDOCK_SERVER, $DRYDOCK_CA_CERT,
+// $DRYDOCK_USER; the server defaults to http://127.0.0.1:5000), with HTTP
+// Basic credentials from the user and $DRYDOCK_PASSWORD (a password or an
+// access token). The error is a usage message.
+std::expected<CliHttpOptions, std::string> cli_connection(std::optional<std::string> server,
+                                                          std::optional<std::string> ca_cert,
+                                                          std::optional<std::string> user);
 
 // Percent-encodes a query component (RFC 3986 unreserved characters kept).
 std::string url_encode(std::string_view text);

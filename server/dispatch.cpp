@@ -20,7 +20,6 @@ using registry::Reply;
 namespace {
 
 constexpr std::size_t kUploadPiece = 1 << 20;  // bytes per read/write step
-constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
 
 registry::RequestInfo request_info(const RequestParser& p, std::string& accept_joined) {
   const auto& req = p.get();
@@ -164,6 +163,7 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
   }
   auto query = registry::Query::parse(target->raw_query);
   if (ctx_.auth != nullptr && target->path == "/token") co_return co_await handle_token(p, ex, query);
+  if (target->path.starts_with("/admin/")) co_return co_await handle_admin(p, ex, target->path, query);
   if (target->path == "/builds" || target->path.starts_with("/builds/")) {
     co_return co_await handle_builds(p, ex, target->path, query);
   }

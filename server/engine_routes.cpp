@@ -35,7 +35,6 @@ using builder::EngineEndpoint;
 using registry::Reply;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
 constexpr std::string_view kServerVersion = "drydock";
 
 // An Engine API error: {"message": ...}, which the docker CLI prints as

@@ -22,6 +22,8 @@
 #include "server/admin_cli.hpp"
 #include "server/build_cli.hpp"
 #include "server/fsck_cli.hpp"
+#include "server/gc_cli.hpp"
+#include "server/gc_service.hpp"
 #include "server/registry_fetcher.hpp"
 #include "server/server.hpp"
 #include "storage/blob_store.hpp"
@@ -70,6 +72,12 @@ Options (flags override the config file, which overrides the defaults):
                                         "immutable_tags": [ { "repositories": "**",
                                                               "tags": "v*" } ] },
                           "tls": { "cert": "", "key": "", "client_ca": "" },
+                          "gc": { "interval_minutes": 360, "grace_seconds": 3600,
+                                  "untagged_retention_hours": null,
+                                  "retention": [ { "repositories": "**",
+                                                   "keep_last": 10,
+                                                   "keep_tags": "v.*",
+                                                   "keep_days": 30 } ] },
                           "builder": { "enabled": true, "concurrency": 1,
                                        "build_timeout_seconds": 3600,
                                        "step_timeout_seconds": 0,
@@ -90,6 +98,13 @@ Options (flags override the config file, which overrides the defaults):
                       "tags" (a glob) in a repository matching "repositories"
                       (a grant pattern, default "**") cannot be moved to
                       another manifest or deleted once it exists (DENIED).
+                      gc: garbage collection, online, every interval_minutes
+                      (0: only `drydock gc`); nothing younger than
+                      grace_seconds goes; untagged manifests pushed on their
+                      own stay unless untagged_retention_hours; retention
+                      (default none): per repository pattern, tags kept are
+                      the keep_last newest, those matching keep_tags (regex)
+                      and those pushed within keep_days; the rest go.
                       network "none": RUN steps get only lo; "host": the
                       host's network. Limits apply per RUN container (0:
                       none); the timeouts per build / per RUN step (0: none).
@@ -336,7 +351,13 @@ int serve(const ServeFlags& flags) {
     builds = builder::BuildService::open(std::move(options), blobs, meta);
   }
   server::Server srv(c.server, reg, auth ? &auth->authenticator() : nullptr, c.tls, builds.get());
+  // Declared after the server: a collection in progress finishes first.
+  server::GcService gc(meta, blobs, c.gc, [b = builds.get()] {
+    return b ? b->cache_layers() : storage::Result<std::vector<storage::Digest>>();
+  });
+  srv.set_gc(&gc);
   std::uint16_t port = srv.start();
+  gc.start();
   if (own_port) own_port->store(port);
   if (!builds) {
     std::fprintf(stderr, "drydock: the build service is off (builder.enabled)\n");
@@ -374,6 +395,7 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       std::fputs(server::admin_usage(), stdout);
       std::fputs(server::fsck_usage(), stdout);
+      std::fputs(server::gc_usage(), stdout);
       return args.empty() ? 2 : 0;
     }
     if (args[0] == "serve") {
@@ -385,6 +407,9 @@ int main(int argc, char** argv) {
       return serve(flags);
     }
     if (args[0] == "fsck") return server::run_fsck_command({args.begin() + 1, args.end()});
+    if (args[0] == "gc" || args[0] == "prune") {
+      return server::run_gc_command(args[0], {args.begin() + 1, args.end()});
+    }
     if (args[0] == "build") return server::run_build_command({args.begin() + 1, args.end()});
     if (server::is_admin_command(args[0])) {
       return server::run_admin_command(args[0], {args.begin() + 1, args.end()});

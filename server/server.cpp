@@ -118,6 +118,8 @@ Server::Server(const config::ServerConfig& config, registry::Registry& registry,
 
 Server::~Server() { stop(); }
 
+void Server::set_gc(GcService* gc) { impl_->ctx.gc = gc; }
+
 std::uint16_t Server::start() {
   auto& i = *impl_;
   if (i.tls.enabled()) i.tls_context = make_tls_context(i.tls);

@@ -23,6 +23,8 @@ namespace drydock::server {
 // io_context, a pool of worker threads for blocking work, and one session per
 // connection. Kept free of Asio/Beast headers so that main and tests compile
 // quickly.
+class GcService;
+
 class Server {
  public:
   // `auth` null: authentication disabled (every request allowed). `tls`
@@ -40,6 +42,10 @@ class Server {
   // starts the network and worker threads. Returns the bound port (useful
   // with port 0).
   std::uint16_t start();
+
+  // Serves /admin/gc and /admin/prune with `gc` (else they are 404). Call
+  // before start().
+  void set_gc(GcService* gc);
 
   // Reads the TLS files again (same paths) into a fresh context for new
   // connections; open connections keep the one they started with. On

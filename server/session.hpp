@@ -41,6 +41,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 class SessionTracker;
+class GcService;
 
 // What every session shares; owned by the Server.
 struct ServerContext {
@@ -50,11 +51,16 @@ struct ServerContext {
   SessionTracker& tracker;
   auth::Authenticator* auth = nullptr;  // null: authentication disabled
   builder::BuildService* builds = nullptr;  // null: the build API answers 503
+  GcService* gc = nullptr;                  // null: /admin/gc and /admin/prune are 404
   bool tls = false;                     // the listener speaks HTTPS
   std::atomic<bool> stopping{false};
 };
 
 using RequestParser = http::request_parser<http::buffer_body>;
+
+// The most of a body that a request which needs none may carry: drained and
+// dropped (drain_body) so the connection can be kept.
+inline constexpr std::size_t kIgnoredBodyLimit = 64 * 1024;
 
 // Facts about the request being served, for replies and the access log.
 struct Exchange {
@@ -134,6 +140,9 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<std::optional<auth::Principal>> authorize_for(RequestParser& p, Exchange& ex,
                                                                 std::optional<auth::Requirement> need);
   asio::awaitable<bool> handle_token(RequestParser& p, Exchange& ex, const registry::Query& query);
+  // admin_routes.cpp: /admin/gc and /admin/prune.
+  asio::awaitable<bool> handle_admin(RequestParser& p, Exchange& ex, std::string_view path,
+                                     const registry::Query& query);
   std::string realm(const RequestParser& p) const;
   // build_routes.cpp: the build API (/builds).
   asio::awaitable<bool> handle_builds(RequestParser& p, Exchange& ex, std::string_view path,

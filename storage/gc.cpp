@@ -13,6 +13,10 @@
 namespace drydock::storage {
 namespace {
 
+// Times are whole seconds: what is exactly grace_seconds old may go, so with
+// a grace of 0 even what was written this second is garbage.
+std::int64_t cutoff_for(const GcOptions& o) { return o.now - o.grace_seconds + 1; }
+
 // A manifest or link of one repository: (repository id, digest text).
 using Key = std::pair<std::int64_t, std::string>;
 
@@ -40,9 +44,9 @@ struct Plan {
 class Planner {
  public:
   Planner(const GcSnapshot& s, MetadataStore& meta, const GcOptions& o) : s_(s), meta_(meta), o_(o) {
-    grace_cutoff_ = o.now - o.grace_seconds;
+    grace_cutoff_ = cutoff_for(o);
     standalone_cutoff_ = o.untagged_retention_seconds
-                             ? o.now - *o.untagged_retention_seconds
+                             ? o.now - *o.untagged_retention_seconds + 1
                              : std::numeric_limits<std::int64_t>::min();
     for (const auto& [id, name] : s.repositories) names_[id] = name;
   }
@@ -208,22 +212,23 @@ Result<void> apply(MetadataStore& meta, const Planner& p, const Plan& plan, GcRe
   return {};
 }
 
-std::unordered_set<std::string> roots(const GcOptions& o) {
+Result<std::unordered_set<std::string>> roots(const GcOptions& o) {
   std::unordered_set<std::string> out;
-  if (o.extra_roots) {
-    for (const Digest& d : o.extra_roots()) out.insert(d.str());
-  }
+  if (!o.extra_roots) return out;
+  auto listed = o.extra_roots();
+  if (!listed) return std::unexpected(listed.error());
+  for (const Digest& d : *listed) out.insert(d.str());
   return out;
 }
 
 // Blob files no link keeps: with `linked` the digests still linked after the
 // plan (dry run) or now (after apply).
 Result<void> sweep_files(MetadataStore& meta, FsBlobStore& blobs, const GcOptions& o,
-                         const std::unordered_set<std::string>& linked, GcReport& report) {
+                         const std::unordered_set<std::string>& linked,
+                         const std::unordered_set<std::string>& extra, GcReport& report) {
   auto files = blobs.list();
   if (!files) return std::unexpected(files.error());
-  auto extra = roots(o);
-  std::int64_t cutoff = o.now - o.grace_seconds;
+  std::int64_t cutoff = cutoff_for(o);
   for (const auto& f : *files) {
     std::string key = f.digest.str();
     bool candidate = !linked.contains(key) && !extra.contains(key) && f.written < cutoff;
@@ -255,6 +260,8 @@ Result<GcReport> collect_garbage(MetadataStore& meta, FsBlobStore& blobs, const 
   auto started = std::chrono::steady_clock::now();
   GcReport report;
   report.dry_run = o.dry_run;
+  auto extra = roots(o);
+  if (!extra) return std::unexpected(extra.error());
   auto snapshot = meta.gc_snapshot();
   if (!snapshot) return std::unexpected(snapshot.error());
   Planner planner(*snapshot, meta, o);
@@ -278,7 +285,9 @@ Result<GcReport> collect_garbage(MetadataStore& meta, FsBlobStore& blobs, const 
     if (!after) return std::unexpected(after.error());
     for (const auto& l : after->links) linked.insert(l.digest.str());
   }
-  if (auto r = sweep_files(meta, blobs, o, linked, report); !r) return std::unexpected(r.error());
+  if (auto r = sweep_files(meta, blobs, o, linked, *extra, report); !r) {
+    return std::unexpected(r.error());
+  }
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;

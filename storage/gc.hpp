@@ -53,8 +53,9 @@ struct GcOptions {
   std::optional<std::int64_t> untagged_retention_seconds;
   RetentionRules retention;  // null: no retention
   bool dry_run = false;      // plan and report only
-  // Blobs that live outside the registry's graph (the build cache's layers).
-  std::function<std::vector<Digest>()> extra_roots;
+  // Blobs that live outside the registry's graph (the build cache's
+  // layers); a failure to list them stops the collection before any sweep.
+  std::function<Result<std::vector<Digest>>()> extra_roots;
 };
 
 struct GcReport {

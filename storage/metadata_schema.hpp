@@ -129,6 +129,11 @@ enum Sql : std::size_t {
   kGcUntag,
   kGcReleaseIfUntagged,
   kBlobLinkedAnywhere,
+  kRepoTags,
+  kRepoDeleteTags,
+  kRepoDeleteRefs,
+  kRepoDeleteManifests,
+  kRepoDeleteLinks,
   kSqlCount,
 };
 
@@ -212,6 +217,12 @@ constexpr std::array<std::string_view, kSqlCount> kSqlText = {
     "UPDATE manifests SET released = 1 WHERE repo_id = ?1 AND digest = ?2"
     " AND NOT EXISTS(SELECT 1 FROM tags t WHERE t.repo_id = ?1 AND t.digest = ?2)",
     "SELECT 1 FROM repo_blobs WHERE digest = ?1 LIMIT 1",
+    // Deleting a whole repository.
+    "SELECT name FROM tags WHERE repo_id = ?1",
+    "DELETE FROM tags WHERE repo_id = ?1",
+    "DELETE FROM manifest_refs WHERE repo_id = ?1",
+    "DELETE FROM manifests WHERE repo_id = ?1",
+    "DELETE FROM repo_blobs WHERE repo_id = ?1",
 };
 
 #undef DRYDOCK_REPO_HAS_CONTENT

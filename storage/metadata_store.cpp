@@ -352,6 +352,37 @@ Result<std::vector<std::string>> MetadataStore::list_repositories(std::string_vi
   return impl_->names(q);
 }
 
+Result<bool> MetadataStore::delete_repository(std::string_view repo) {
+  std::lock_guard lock(impl_->write_mu);
+  Connection& c = *impl_->writer;
+  Transaction tx(c);
+  if (Result<void> r = tx.begin(); !r) return std::unexpected(r.error());
+  Result<std::optional<std::int64_t>> id = impl_->repo_id(c, repo);
+  if (!id) return std::unexpected(id.error());
+  if (!*id) return false;
+  if (impl_->immutable) {
+    Query tags = query(c, kRepoTags);
+    tags.bind(1, **id);
+    for (;;) {
+      Result<bool> row = tags.step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      if (impl_->immutable(repo, tags.text(0))) return std::unexpected(StorageError::kImmutable);
+    }
+  }
+  int changed = 0;
+  for (Sql step : {kRepoDeleteTags, kRepoDeleteRefs, kRepoDeleteManifests, kRepoDeleteLinks}) {
+    Query q = query(c, step);
+    q.bind(1, **id);
+    Result<int> n = q.run();
+    if (!n) return std::unexpected(n.error());
+    changed += *n;
+  }
+  if (changed == 0) return false;
+  if (Result<void> r = tx.commit(); !r) return std::unexpected(r.error());
+  return true;
+}
+
 // --- blob links -------------------------------------------------------------
 
 Result<void> MetadataStore::link_blob(std::string_view repo, const BlobInfo& blob) {

@@ -119,6 +119,11 @@ class MetadataStore {
   Result<std::vector<std::string>> list_repositories(std::string_view after,
                                                      std::size_t limit) const;
 
+  // Deletes every tag, manifest and blob link of the repository (its blobs
+  // become garbage unless other repositories link them). false if it had
+  // nothing; kImmutable (nothing deleted) if an immutable tag exists in it.
+  Result<bool> delete_repository(std::string_view repo);
+
   // --- blob links (per-repository visibility) ----------------------------
   // Links a committed blob to a repository (creating the repository row).
   // Idempotent.

@@ -271,7 +271,7 @@ TEST_F(GcTest, AHeldBlobAndTheExtraRootsAreNeverCollected) {
   auto cached = blobs_->put("cached layer", digest_of("cached layer"));
   ASSERT_TRUE(held && cached);
   GcOptions o;
-  o.extra_roots = [] { return std::vector<Digest>{digest_of("cached layer")}; };
+  o.extra_roots = [] { return Result<std::vector<Digest>>(std::vector{digest_of("cached layer")}); };
   {
     BlobLease lease = blobs_->hold(digest_of("built layer"));
     BlobLease moved = std::move(lease);
@@ -327,6 +327,28 @@ TEST_F(GcTest, ABlobPushedAgainAfterCollectionIsWholeAgain) {
   auto all = blobs_->read_all(d, 100);
   ASSERT_TRUE(all);
   EXPECT_EQ(*all, "layer");
+}
+
+TEST_F(GcTest, DeletingARepositoryFreesWhatOnlyItHeld) {
+  image("team/app", "a", {"shared layer", "own layer"}, "1");
+  image("team/app", "b", {"own layer b"}, std::nullopt);
+  image("team/other", "c", {"shared layer"}, "1");
+  ASSERT_TRUE(*meta_->delete_repository("team/app"));
+  EXPECT_FALSE(*meta_->repository_exists("team/app"));
+  EXPECT_FALSE(*meta_->delete_repository("team/app"));
+  GcReport r = gc_later();
+  EXPECT_EQ(r.blobs_deleted, 6u);  // two manifests, two configs, two own layers
+  EXPECT_TRUE(stored("shared layer"));
+  EXPECT_FALSE(stored("own layer"));
+  EXPECT_TRUE(*meta_->resolve_tag("team/other", "1"));
+
+  meta_->set_immutable_tags([](std::string_view, std::string_view tag) {
+    return tag == "1" ? std::optional<std::string>("frozen") : std::nullopt;
+  });
+  auto refused = meta_->delete_repository("team/other");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), StorageError::kImmutable);
+  EXPECT_TRUE(*meta_->resolve_tag("team/other", "1"));
 }
 
 // A database from before garbage collection (schema 1) migrates: index

@@ -1,0 +1,164 @@
+#include "server/gc_cli.hpp"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "server/cli_http_client.hpp"
+#include "server/gc_service.hpp"
+
+namespace drydock::server {
+namespace {
+
+constexpr const char* kUsage = R"(
+drydock gc [--dry-run] [--json] [CONNECTION]
+  Collects garbage on a running server now (an admin's job when
+  authentication is on): applies gc.retention, then deletes manifests nothing
+  keeps (see README, "Storage lifecycle"), unused blob links and blob files.
+  Pushes and pulls go on meanwhile. --dry-run reports what would go and
+  changes nothing. The server also collects every gc.interval_minutes.
+drydock prune --untagged [--older-than DURATION] [--dry-run] [--json] [CONNECTION]
+  Deletes untagged manifests that nothing references (like `docker image
+  prune`), pushed more than DURATION ago (90s, 30m, 24h, 7d; default 0) and
+  never within gc.grace_seconds, then collects what that frees.
+CONNECTION: --server URL ($DRYDOCK_SERVER, default http://127.0.0.1:5000),
+  --ca-cert FILE ($DRYDOCK_CA_CERT), --user NAME ($DRYDOCK_USER, with the
+  password or access token in $DRYDOCK_PASSWORD).
+)";
+
+struct GcArgs {
+  bool dry_run = false;
+  bool json = false;
+  bool untagged = false;
+  std::optional<std::string> older_than;
+  std::optional<std::string> server, ca_cert, user;
+  bool help = false;
+};
+
+std::optional<std::string> parse_args(const std::string& command,
+                                      const std::vector<std::string>& args, GcArgs& a) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& f = args[i];
+    auto value = [&](std::optional<std::string>& out) -> bool {
+      if (i + 1 >= args.size()) return false;
+      out = args[++i];
+      return true;
+    };
+    if (f == "--help" || f == "-h") {
+      a.help = true;
+    } else if (f == "--dry-run" || f == "-n") {
+      a.dry_run = true;
+    } else if (f == "--json") {
+      a.json = true;
+    } else if (command == "prune" && f == "--untagged") {
+      a.untagged = true;
+    } else if (command == "prune" && f == "--older-than") {
+      if (!value(a.older_than)) return f + " needs a value";
+      if (!parse_duration(*a.older_than)) return "--older-than: not a duration: " + *a.older_than;
+    } else if (f == "--server" || f == "--ca-cert" || f == "--user") {
+      auto& out = f == "--server" ? a.server : f == "--ca-cert" ? a.ca_cert : a.user;
+      if (!value(out)) return f + " needs a value";
+    } else {
+      return "unknown argument " + f;
+    }
+  }
+  if (command == "prune" && !a.untagged && !a.help) {
+    return "prune needs --untagged (the only kind of prune there is)";
+  }
+  return std::nullopt;
+}
+
+void print_list(const char* title, const nlohmann::json& list) {
+  if (!list.is_array() || list.empty()) return;
+  std::printf("%s:\n", title);
+  for (const auto& item : list) std::printf("  %s\n", item.get<std::string>().c_str());
+}
+
+std::string bytes_text(std::uint64_t b) {
+  char buf[48];
+  if (b >= (1ULL << 20)) {
+    std::snprintf(buf, sizeof buf, "%.1f MiB (%llu bytes)", static_cast<double>(b) / (1 << 20),
+                  static_cast<unsigned long long>(b));
+  } else {
+    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(b));
+  }
+  return buf;
+}
+
+void print_report(const nlohmann::json& r) {
+  bool dry = r.value("dry_run", false);
+  print_list(dry ? "tags that would be deleted (retention)" : "deleted tags (retention)",
+             r["tags_deleted"]);
+  print_list("kept, immutable", r["tags_kept_immutable"]);
+  print_list(dry ? "manifests that would be deleted" : "deleted manifests", r["manifests_deleted"]);
+  std::printf("%s %llu blob(s), %s; %llu link(s); %llu blob(s), %s remain (%.2f s)\n",
+              dry ? "would free" : "freed", r.value("blobs_deleted", 0ULL),
+              bytes_text(r.value("bytes_freed", 0ULL)).c_str(), r.value("links_removed", 0ULL),
+              r.value("blobs_remaining", 0ULL), bytes_text(r.value("bytes_remaining", 0ULL)).c_str(),
+              r.value("seconds", 0.0));
+}
+
+// "CODE: message" from an OCI error document, else the status and body.
+std::string refusal(const CliHttpReply& reply) {
+  auto doc = nlohmann::json::parse(reply.body, nullptr, false);
+  if (doc.is_object() && doc.contains("errors") && doc["errors"].is_array() &&
+      !doc["errors"].empty() && doc["errors"][0].is_object()) {
+    const auto& e = doc["errors"][0];
+    return e.value("code", "") + ": " + e.value("message", "");
+  }
+  return std::to_string(reply.status) + " " + reply.reason + ": " + reply.body.substr(0, 200);
+}
+
+}  // namespace
+
+const char* gc_usage() { return kUsage; }
+
+int run_gc_command(const std::string& command, const std::vector<std::string>& args) {
+  GcArgs a;
+  if (auto bad = parse_args(command, args, a)) {
+    std::fprintf(stderr, "drydock %s: %s\n%s", command.c_str(), bad->c_str(), kUsage);
+    return 2;
+  }
+  if (a.help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  auto options = cli_connection(a.server, a.ca_cert, a.user);
+  if (!options) {
+    std::fprintf(stderr, "drydock %s: %s\n", command.c_str(), options.error().c_str());
+    return 2;
+  }
+  std::string target = command == "gc" ? "/admin/gc" : "/admin/prune?untagged=1";
+  std::string sep = command == "gc" ? "?" : "&";
+  if (a.older_than) target += "&older_than=" + url_encode(*a.older_than);
+  if (a.dry_run) target += sep + "dry_run=1";
+  CliHttpClient client(*options);
+  auto reply = client.request("POST", target);
+  if (!reply) {
+    std::fprintf(stderr, "drydock %s: %s: %s\n", command.c_str(), options->url.text().c_str(),
+                 reply.error().message.c_str());
+    return 2;
+  }
+  if (reply->status == 401) {
+    std::fprintf(stderr, "drydock %s: %s (give --user NAME and DRYDOCK_PASSWORD)\n",
+                 command.c_str(), refusal(*reply).c_str());
+    return 1;
+  }
+  if (reply->status != 200) {
+    std::fprintf(stderr, "drydock %s: %s\n", command.c_str(), refusal(*reply).c_str());
+    return 1;
+  }
+  auto report = nlohmann::json::parse(reply->body, nullptr, false);
+  if (!report.is_object()) {
+    std::fprintf(stderr, "drydock %s: the server's answer is not a report\n", command.c_str());
+    return 1;
+  }
+  if (a.json) {
+    std::printf("%s\n", report.dump(2).c_str());
+  } else {
+    print_report(report);
+  }
+  return 0;
+}
+
+}  // namespace drydock::server
