@@ -7,6 +7,7 @@
 #include <regex>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
 
 namespace drydock::config {
 namespace {
@@ -28,6 +29,10 @@ void check_keys(const std::filesystem::path& file, const json& obj, std::string_
 template <class T>
 void read(const std::filesystem::path& file, const json& obj, const char* key, T& out) {
   if (!obj.contains(key)) return;
+  if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool>) {
+    // get<unsigned>() would wrap -1 into a huge limit.
+    if (!obj.at(key).is_number_unsigned()) fail(file, std::string("bad value for ") + key);
+  }
   try {
     out = obj.at(key).get<T>();
   } catch (const json::exception&) {

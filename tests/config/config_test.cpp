@@ -240,6 +240,40 @@ TEST_F(ConfigFileTest, BadValuesAndBadJsonAreErrors) {
   EXPECT_NE(error_of("[1, 2]").find("must be an object"), std::string::npos);
 }
 
+TEST_F(ConfigFileTest, GcSectionIsReadAndChecked) {
+  Config defaults;
+  EXPECT_EQ(defaults.gc.interval_minutes, 360u);
+  EXPECT_EQ(defaults.gc.grace_seconds, 3600u);
+  EXPECT_FALSE(defaults.gc.untagged_retention_hours);
+  EXPECT_TRUE(defaults.gc.retention.empty());
+
+  Config c = load_file(write(R"({"gc": {"interval_minutes": 0, "grace_seconds": 60,
+      "untagged_retention_hours": 48,
+      "retention": [{"repositories": "team/**", "keep_last": 10, "keep_tags": "v[0-9]+",
+                     "keep_days": 30}, {"keep_last": 3}]}})"));
+  EXPECT_EQ(c.gc.interval_minutes, 0u);
+  EXPECT_EQ(c.gc.grace_seconds, 60u);
+  EXPECT_EQ(c.gc.untagged_retention_hours, 48u);
+  ASSERT_EQ(c.gc.retention.size(), 2u);
+  EXPECT_EQ(c.gc.retention[0].repositories, "team/**");
+  EXPECT_EQ(c.gc.retention[0].keep_last, 10u);
+  EXPECT_EQ(c.gc.retention[0].keep_tags, "v[0-9]+");
+  EXPECT_EQ(c.gc.retention[0].keep_days, 30u);
+  EXPECT_EQ(c.gc.retention[1].repositories, "**");
+  EXPECT_FALSE(c.gc.retention[1].keep_days);
+  EXPECT_FALSE(load_file(write(R"({"gc": {"untagged_retention_hours": null}})"))
+                   .gc.untagged_retention_hours);
+
+  EXPECT_NE(error_of(R"({"gc": {"retention": [{"repositories": "a"}]}})").find("needs keep_last"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"gc": {"retention": [{"keep_tags": "v[0-9"}]}})").find("not a valid regex"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"gc": {"retention": [{"keep": 1}]}})").find("gc.retention[].keep"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"gc": {"intervall": 1}})").find("gc.intervall"), std::string::npos);
+  EXPECT_NE(error_of(R"({"gc": {"grace_seconds": -1}})").find("grace_seconds"), std::string::npos);
+}
+
 TEST_F(ConfigFileTest, MissingFileIsAnError) {
   EXPECT_THROW(load_file(dir_ / "absent.json"), std::runtime_error);
 }
