@@ -125,7 +125,16 @@ std::expected<std::string, std::string> upstream_repository(std::string_view hos
     return std::unexpected("registry host \"" + std::string(host) +
                            "\" cannot be kept in the store (use a name or IPv4 address)");
   }
-  return std::string(kUpstreamNamespace) + "/" + mapped + "/" + std::string(path);
+  std::string repository = std::string(kUpstreamNamespace) + "/" + mapped + "/" + std::string(path);
+  // The prefix makes the name longer than the one the client wrote; past 255
+  // characters the registry would refuse to serve it (NAME_INVALID).
+  if (!valid_path(repository)) {
+    return std::unexpected("\"" + std::string(host) + "/" + std::string(path) +
+                           "\" cannot be kept in the store: with its \"" +
+                           std::string(kUpstreamNamespace) +
+                           "/\" prefix it is not a valid repository name (255 characters at most)");
+  }
+  return repository;
 }
 
 bool is_upstream_repository(std::string_view repository) {

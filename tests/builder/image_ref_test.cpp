@@ -141,6 +141,13 @@ TEST(ImageRef, UpstreamRepositoryNamesStayValid) {
   EXPECT_EQ(upstream_repository("127.0.0.1:5001", "b").value(), "upstream/127.0.0.1_5001/b");
   EXPECT_FALSE(upstream_repository("[::1]:5000", "b"));  // "__1_5000" is no component
   EXPECT_TRUE(parse_image_ref(upstream_repository("my-reg.example:8443", "x/y").value()));
+  // Found by fuzz/reference_fuzz.cpp: a 255-character reference, valid as
+  // written, is over the limit once "upstream/<host>/" is prepended.
+  const std::string path = "team/" + std::string(240, 'x');
+  EXPECT_TRUE(parse_image_ref("reg.example:5000/" + path));
+  EXPECT_FALSE(upstream_repository("reg.example:5000", path));
+  auto ref = parse_image_ref("reg.example:5000/" + path);
+  EXPECT_FALSE(source_of(UpstreamPolicy{}, ref.value()));
 }
 
 }  // namespace
