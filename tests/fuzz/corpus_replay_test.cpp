@@ -10,12 +10,18 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "fuzz/fuzz_target.hpp"
 
 namespace drydock::fuzz {
+
+// How CTest shows the parameter: its name (not its bytes, which hold a
+// function pointer and differ from run to run).
+void PrintTo(const Target& t, std::ostream* os) { *os << t.name; }
+
 namespace {
 
 namespace fs = std::filesystem;
