@@ -212,6 +212,32 @@ TEST(ProcessGc, OnlyAdminsCollectAndRepositoryDeletesFreeWhatOnlyTheyHeld) {
   EXPECT_EQ(pulled.body, shared);
 }
 
+TEST(ProcessGc, RetentionFromTheConfigKeepsTheNewestTagsAndMatchingOnes) {
+  ScratchDir dir;
+  json rule = {{"repositories", "ret/**"}, {"keep_last", 1}, {"keep_tags", "v[0-9]+"}};
+  GcServer s(dir, {{"interval_minutes", 0}, {"grace_seconds", 0}, {"retention", {rule}}});
+  Client c(s.server->port());
+  std::vector<PushedManifest> pushed;
+  for (std::string tag : {"v1", "old", "newer", "newest"}) {
+    pushed.push_back(push_image(c, "ret/app", tag, {"layer of " + tag}, "{\"" + tag + "\":1}"));
+    std::this_thread::sleep_for(1100ms);  // push times are whole seconds
+  }
+  PushedManifest other = push_image(c, "other/app", "old", {"other layer"}, "{}");
+  json plan = run_json({"gc", "--dry-run", "--json", "--server", s.url()});
+  EXPECT_EQ(plan["tags_deleted"], json::array({"ret/app:newer", "ret/app:old"}));
+  EXPECT_EQ(plan["blobs_deleted"], 6);
+  ASSERT_EQ(check_pull(c, pushed[1], "old"), "");  // the dry run changed nothing
+
+  json done = run_json({"gc", "--json", "--server", s.url()});
+  EXPECT_EQ(done["tags_deleted"], plan["tags_deleted"]);
+  EXPECT_EQ(done["bytes_freed"], plan["bytes_freed"]);
+  EXPECT_EQ(c.get("/v2/ret/app/manifests/old").status, 404u);
+  EXPECT_EQ(c.get("/v2/ret/app/manifests/" + pushed[2].digest).status, 404u);
+  EXPECT_EQ(check_pull(c, pushed[0], "v1"), "");
+  EXPECT_EQ(check_pull(c, pushed[3], "newest"), "");
+  EXPECT_EQ(check_pull(c, other, "old"), "");
+}
+
 // Everything the stress test pushed and whether it is still meant to exist.
 struct Ledger {
   std::mutex mu;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "storage/clock.hpp"
+#include "storage/held_blob_store.hpp"
 #include "storage/metadata_schema.hpp"
 #include "tests/storage/temp_dir.hpp"
 
@@ -281,6 +282,17 @@ TEST_F(GcTest, AHeldBlobAndTheExtraRootsAreNeverCollected) {
   EXPECT_EQ(gc(o).blobs_deleted, 1u);
   EXPECT_FALSE(stored("built layer"));
   EXPECT_TRUE(stored("cached layer"));
+}
+
+TEST_F(GcTest, ABuildsViewHoldsEveryBlobItTouchedUntilItEnds) {
+  ASSERT_TRUE(blobs_->put("base layer", digest_of("base layer")));
+  {
+    HeldBlobStore build(*blobs_);
+    ASSERT_TRUE(build.stat(digest_of("base layer")));
+    ASSERT_TRUE(build.put("new layer", digest_of("new layer")));
+    EXPECT_EQ(gc_later().blobs_deleted, 0u);
+  }
+  EXPECT_EQ(gc_later().blobs_deleted, 2u);
 }
 
 TEST_F(GcTest, AnOpenUploadSessionKeepsItsRepositorysLinks) {
