@@ -213,6 +213,8 @@ struct MetadataStore::Impl {
   Result<void> set_tag(Connection& c, std::int64_t repo, std::string_view tag,
                        std::string_view digest);
   Result<std::vector<std::string>> names(Query& q);
+  // kImmutable if any tag name `tags` yields is immutable in `repo`.
+  Result<void> refuse_immutable(Query& tags, std::string_view repo);
 
   std::mutex write_mu;  // serializes every use of `writer`
   std::unique_ptr<Connection> writer;
@@ -330,6 +332,16 @@ Result<std::vector<std::string>> MetadataStore::Impl::names(Query& q) {
   }
 }
 
+Result<void> MetadataStore::Impl::refuse_immutable(Query& tags, std::string_view repo) {
+  if (!immutable) return {};
+  for (;;) {
+    Result<bool> row = tags.step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return {};
+    if (immutable(repo, tags.text(0))) return std::unexpected(StorageError::kImmutable);
+  }
+}
+
 MetadataStore::MetadataStore(const std::filesystem::path& db_file)
     : impl_(std::make_unique<Impl>(db_file)) {}
 
@@ -360,15 +372,10 @@ Result<bool> MetadataStore::delete_repository(std::string_view repo) {
   Result<std::optional<std::int64_t>> id = impl_->repo_id(c, repo);
   if (!id) return std::unexpected(id.error());
   if (!*id) return false;
-  if (impl_->immutable) {
+  {
     Query tags = query(c, kRepoTags);
     tags.bind(1, **id);
-    for (;;) {
-      Result<bool> row = tags.step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
-      if (impl_->immutable(repo, tags.text(0))) return std::unexpected(StorageError::kImmutable);
-    }
+    if (Result<void> r = impl_->refuse_immutable(tags, repo); !r) return std::unexpected(r.error());
   }
   int changed = 0;
   for (Sql step : {kRepoDeleteTags, kRepoDeleteRefs, kRepoDeleteManifests, kRepoDeleteLinks}) {
@@ -501,17 +508,10 @@ Result<bool> MetadataStore::delete_manifest(std::string_view repo, const Digest&
   if (!id) return std::unexpected(id.error());
   if (!*id) return false;
   DigestText digest(d);
-  if (impl_->immutable) {
+  {
     Query tags = query(c, kTagsForManifest);
     tags.bind(1, **id).bind(2, digest.view());
-    for (;;) {
-      Result<bool> row = tags.step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
-      if (impl_->immutable(repo, tags.text(0))) {
-        return std::unexpected(StorageError::kImmutable);
-      }
-    }
+    if (Result<void> r = impl_->refuse_immutable(tags, repo); !r) return std::unexpected(r.error());
   }
   // Tags and refs would also go by ON DELETE CASCADE; deleting them by name
   // keeps the intent readable and independent of the foreign_keys pragma.
