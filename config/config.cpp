@@ -69,10 +69,12 @@ void read_immutable_tags(const std::filesystem::path& file, const json& list,
 
 void read_registry(const std::filesystem::path& file, const json& r, RegistryConfig& out) {
   check_keys(file, r, "registry.",
-             {"max_manifest_bytes", "chunk_min_length", "upload_expiry_hours", "immutable_tags"});
+             {"max_manifest_bytes", "chunk_min_length", "upload_expiry_hours", "immutable_tags",
+              "max_import_bytes"});
   if (r.contains("immutable_tags")) read_immutable_tags(file, r["immutable_tags"], out.immutable_tags);
   read(file, r, "max_manifest_bytes", out.max_manifest_bytes);
   read(file, r, "chunk_min_length", out.chunk_min_length);
+  read(file, r, "max_import_bytes", out.max_import_bytes);
   read(file, r, "upload_expiry_hours", out.upload_expiry_hours);
 }
 
