@@ -71,6 +71,7 @@ Options (flags override the config file, which overrides the defaults):
                           "registry": { "max_manifest_bytes": 4194304,
                                         "chunk_min_length": 0,
                                         "upload_expiry_hours": 168,
+                                        "max_import_bytes": 17179869184,
                                         "immutable_tags": [ { "repositories": "**",
                                                               "tags": "v*" } ] },
                           "tls": { "cert": "", "key": "", "client_ca": "" },
