@@ -161,6 +161,9 @@ void validate(const Config& c) {
   if (!c.tls.client_ca.empty() && c.tls.cert.empty()) {
     throw std::runtime_error("tls.client_ca needs tls.cert and tls.key");
   }
+  if (c.registry.max_import_bytes == 0) {
+    throw std::runtime_error("registry.max_import_bytes must be > 0");
+  }
   const auto& b = c.builder;
   if (b.concurrency == 0) throw std::runtime_error("builder.concurrency must be > 0");
   if (b.max_context_bytes == 0) throw std::runtime_error("builder.max_context_bytes must be > 0");
