@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -243,6 +244,9 @@ int run_export(CliHttpClient& client, const ImageArgs& a) {
 int run_import(CliHttpClient& client, const ImageArgs& a) {
   std::string file = one_operand(a, "file (or -)");
   int fd = STDIN_FILENO;
+  if (file == "-" && ::isatty(STDIN_FILENO)) {
+    throw UsageError("import - reads the archive from stdin, which is a terminal");
+  }
   if (file != "-") {
     fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw UsageError("cannot open " + file + ": " + std::strerror(errno));

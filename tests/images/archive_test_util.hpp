@@ -26,7 +26,9 @@ inline std::string make_tar(const Files& files, bool gzip = false) {
   archive_write_set_format_pax_restricted(a);
   if (gzip) archive_write_add_filter_gzip(a);
   archive_write_set_bytes_in_last_block(a, 1);
-  std::vector<char> buf(64 << 20);
+  std::size_t bytes = 1 << 20;
+  for (const auto& f : files) bytes += f.second.size() + 4096;
+  std::vector<char> buf(bytes);
   size_t used = 0;
   archive_write_open_memory(a, buf.data(), buf.size(), &used);
   for (const auto& [name, data] : files) {

@@ -228,6 +228,32 @@ TEST_F(ImageProcess, AuthChecksEveryRepositoryBeforeStoring) {
   EXPECT_EQ(c().get("/images/team/a:1/export", basic("dev", "dev-pw")).status, 200u);
 }
 
+// A 256 MiB layer in and out: the server's memory does not grow with it
+// (the upload goes to a file, unpacking uses one buffer, the export is
+// sent from the blob file).
+TEST_F(ImageProcess, BigImagesGoInAndOutInBoundedMemory) {
+  constexpr std::size_t kLayer = 256u << 20;
+  constexpr std::uint64_t kMaxHwmKib = 128 * 1024;
+  start();
+  SavedImage saved;
+  saved.layer = ByteStream(7).take(kLayer);
+  saved.layer[0] = 'x';  // not mistaken for a compressed layer
+  saved.config = config_json({saved.layer});
+  std::string tar = saved.tar("big/image:1");
+  auto r = import(tar);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  tar.clear();
+  tar.shrink_to_fit();
+  auto out = c().get("/images/big/image:1/export");
+  ASSERT_EQ(out.status, 200u);
+  EXPECT_GT(out.body.size(), kLayer);
+  auto files = read_tar(out.body);
+  EXPECT_EQ(sha256_of(files[json::parse(files["manifest.json"])[0]["Layers"][0]]),
+            "sha256:" + hex_of(saved.layer));
+  std::uint64_t hwm = server_->vm_hwm_kib();
+  EXPECT_LT(hwm, kMaxHwmKib) << "server peak RSS " << hwm << " KiB";
+}
+
 TEST_F(ImageProcess, TheImageCommand) {
   start();
   SavedImage saved;
