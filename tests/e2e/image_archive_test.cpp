@@ -104,5 +104,30 @@ TEST_F(ImageArchive, OciExportIsReadBySkopeo) {
   EXPECT_NE(rm.output.find("Deleted: sha256:"), std::string::npos) << rm.describe();
 }
 
+TEST_F(ImageArchive, PodmanOciArchiveInAndOut) {
+  used_podman_ = true;
+  const std::string ref = image("e2e/podsave:1");
+  ASSERT_COMMAND_OK(sh(script("make_rootfs.sh") + " " + tmp("rootfs.tar")));
+  ASSERT_COMMAND_OK(sh(podman() + " import " + tmp("rootfs.tar") + " " + ref));
+  ASSERT_COMMAND_OK(sh(podman() + " save --format oci-archive -o " + tmp("pod.tar") + " " + ref));
+  auto imported = sh(image_cli("import " + tmp("pod.tar") + " --repository e2e/podsave:1"));
+  ASSERT_COMMAND_OK(imported);
+  EXPECT_NE(imported.output.find("e2e/podsave:1"), std::string::npos) << imported.describe();
+  ASSERT_COMMAND_OK(sh(podman() + " rmi " + ref));
+  ASSERT_COMMAND_OK(sh(podman() + " pull --tls-verify=false " + ref));
+  // Podman's default rlimits exceed this sandbox's hard limits (see podman_test.cpp).
+  auto run = sh(podman() + " run --rm --network none --ulimit nofile=1024:1024 "
+                "--ulimit nproc=1024:1024 " + ref + " echo saved-by-podman");
+  ASSERT_COMMAND_OK(run);
+  EXPECT_EQ(trim(run.output), "saved-by-podman");
+  // Out again as an OCI layout that podman loads.
+  ASSERT_COMMAND_OK(sh(podman() + " rmi " + ref));
+  ASSERT_COMMAND_OK(sh(image_cli("export e2e/podsave:1 --format oci --name " + ref + " -o " +
+                                 tmp("back.tar"))));
+  auto load = sh(podman() + " load -i " + tmp("back.tar"));
+  ASSERT_COMMAND_OK(load);
+  ASSERT_COMMAND_OK(sh(podman() + " image exists " + ref));
+}
+
 }  // namespace
 }  // namespace drydock::e2e
