@@ -116,8 +116,8 @@ std::expected<void, Error> ArchiveStaging::unpack(const fs::path& file,
                       (why ? why : "unreadable"));
     }
     if (++entries > limits.max_entries) {
-      return fail(ErrorCode::kContextTooLarge, "the archive has more than " +
-                                                   std::to_string(limits.max_entries) + " entries");
+      return fail(ErrorCode::kContextTooLarge,
+                  "the archive has more than " + std::to_string(limits.max_entries) + " entries");
     }
     const char* raw = archive_entry_pathname(e);
     auto name = normalise_archive_path(raw ? raw : "");
@@ -147,8 +147,8 @@ std::expected<void, Error> ArchiveStaging::unpack(const fs::path& file,
       if (n == 0) break;
       if (n < 0) {
         ::close(fd);
-        return fail(ErrorCode::kImageInvalid, "broken tar archive at " + *name + ": " +
-                                                  archive_error_string(a.get()));
+        return fail(ErrorCode::kImageInvalid,
+                    "broken tar archive at " + *name + ": " + archive_error_string(a.get()));
       }
       total += static_cast<std::uint64_t>(n);
       if (total > limits.max_bytes) {
@@ -183,10 +183,10 @@ const StagedFile* ArchiveStaging::find(std::string_view path) const {
 }
 
 std::expected<std::string, Error> ArchiveStaging::read_small(const StagedFile& f,
-                                                            std::string_view path) const {
+                                                             std::string_view path) const {
   if (f.size > kMaxSmallFile) {
-    return fail(ErrorCode::kImageInvalid, std::string(path) + " is too large (" +
-                                              std::to_string(f.size) + " bytes)");
+    return fail(ErrorCode::kImageInvalid,
+                std::string(path) + " is too large (" + std::to_string(f.size) + " bytes)");
   }
   std::ifstream in(f.path, std::ios::binary);
   std::string out(f.size, '\0');
@@ -226,7 +226,8 @@ std::expected<storage::Digest, std::string> uncompressed_digest(const fs::path& 
   for (;;) {
     la_ssize_t n = archive_read_data(a.get(), buffer.get(), kPiece);
     if (n == 0) break;
-    if (n < 0) return std::unexpected(std::string("cannot decompress: ") + archive_error_string(a.get()));
+    if (n < 0)
+      return std::unexpected(std::string("cannot decompress: ") + archive_error_string(a.get()));
     hasher.update(buffer.get(), static_cast<std::size_t>(n));
   }
   return hasher.current();

@@ -28,7 +28,7 @@ struct StagedFile {
 enum class Compression { kNone, kGzip, kZstd, kXz, kBzip2 };
 
 struct StagingLimits {
-  std::uint64_t max_bytes = 0;        // file bytes once unpacked
+  std::uint64_t max_bytes = 0;  // file bytes once unpacked
   std::uint64_t max_entries = 100000;
 };
 

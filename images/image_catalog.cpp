@@ -30,7 +30,8 @@ struct Summary {
 };
 
 void add_descriptor(Sizes& s, const json& d) {
-  if (d.is_object() && d.value("digest", json()).is_string() && d.value("size", json()).is_number_unsigned()) {
+  if (d.is_object() && d.value("digest", json()).is_string() &&
+      d.value("size", json()).is_number_unsigned()) {
     s[d["digest"]] = d["size"].get<std::uint64_t>();
   }
 }
@@ -91,8 +92,8 @@ std::expected<std::vector<std::string>, Error> all_tags(const storage::MetadataS
 }
 
 std::expected<json, Error> list_repository(const storage::MetadataStore& meta,
-                                           const storage::BlobStore& blobs,
-                                           const std::string& repo, Sizes& everything) {
+                                           const storage::BlobStore& blobs, const std::string& repo,
+                                           Sizes& everything) {
   auto tags = all_tags(meta, repo);
   if (!tags) return std::unexpected(tags.error());
   json rows = json::array();
@@ -181,7 +182,8 @@ std::expected<std::string, Error> inspect_image(const storage::MetadataStore& me
                           {"size", e.value("size", 0)},
                           {"platform", platform_of(e.value("platform", json::object())).str()}});
     }
-    out["Index"] = {{"digest", digest->str()}, {"mediaType", top->record.media_type},
+    out["Index"] = {{"digest", digest->str()},
+                    {"mediaType", top->record.media_type},
                     {"Manifests", std::move(children)}};
     auto entry = select_platform(*top, platform.value_or(Platform{"linux", "amd64", ""}));
     if (!entry && platform) return std::unexpected(entry.error());
@@ -204,7 +206,8 @@ std::expected<std::string, Error> inspect_image(const storage::MetadataStore& me
   std::uint64_t size = config_desc.value("size", 0ULL);
   json layers = json::array();
   for (const auto& l : image.json.value("layers", json::array())) {
-    layers.push_back({{"digest", l.value("digest", "")}, {"size", l.value("size", 0ULL)},
+    layers.push_back({{"digest", l.value("digest", "")},
+                      {"size", l.value("size", 0ULL)},
                       {"mediaType", l.value("mediaType", "")}});
     size += l.value("size", 0ULL);
   }

@@ -50,7 +50,8 @@ class PlanBuilder {
     auto info = blobs_.stat(d);
     if (!info) {
       if (info.error() == storage::StorageError::kNotFound) {
-        return fail(ErrorCode::kBlobUnknown, "blob " + d.str() + " of the image is not in the store");
+        return fail(ErrorCode::kBlobUnknown,
+                    "blob " + d.str() + " of the image is not in the store");
       }
       return std::unexpected(storage_error(info.error(), "stat " + d.str()));
     }
@@ -81,8 +82,7 @@ json top_descriptor(const StoredManifest& m, const std::string& name) {
          {"size", m.record.size}};
   if (!name.empty()) {
     auto colon = name.rfind(':');
-    d["annotations"] = {{kImageNameAnnotation, name},
-                        {kRefNameAnnotation, name.substr(colon + 1)}};
+    d["annotations"] = {{kImageNameAnnotation, name}, {kRefNameAnnotation, name.substr(colon + 1)}};
   }
   return d;
 }
@@ -169,8 +169,7 @@ std::pair<std::string, std::string> docker_metadata(const json& config_desc, con
 }
 
 std::expected<ExportPlan, Error> plan_docker(const storage::BlobStore& blobs,
-                                             const StoredManifest& image,
-                                             const std::string& name) {
+                                             const StoredManifest& image, const std::string& name) {
   const json& config = image.json.value("config", json::object());
   const json& layers = image.json.value("layers", json::array());
   if (!is_image_config(config.value("mediaType", ""))) {
@@ -190,10 +189,10 @@ std::expected<ExportPlan, Error> plan_docker(const storage::BlobStore& blobs,
     if (auto r = plan.add_blob(d); !r) return std::unexpected(r.error());
   }
   auto [manifest, repositories] = docker_metadata(config, layers, name);
-  for (auto& [path, data] : {std::pair{std::string("index.json"),
-                                       index_json(top_descriptor(image, name))},
-                             std::pair{std::string("manifest.json"), std::move(manifest)},
-                             std::pair{std::string("repositories"), std::move(repositories)}}) {
+  for (auto& [path, data] :
+       {std::pair{std::string("index.json"), index_json(top_descriptor(image, name))},
+        std::pair{std::string("manifest.json"), std::move(manifest)},
+        std::pair{std::string("repositories"), std::move(repositories)}}) {
     if (auto r = plan.add_file(path, data); !r) return std::unexpected(r.error());
   }
   auto out = std::move(plan).finish();
@@ -266,7 +265,8 @@ std::expected<void, std::string> write_export(const ExportPlan& plan,
       std::uint64_t left = e.size;
       off_t offset = 0;
       while (left > 0) {
-        ssize_t got = ::pread(in->get(), buffer.get(), std::min<std::uint64_t>(left, kPiece), offset);
+        ssize_t got =
+            ::pread(in->get(), buffer.get(), std::min<std::uint64_t>(left, kPiece), offset);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) return std::unexpected(e.blob->str() + " is shorter than recorded");
         if (!write_all(fd, buffer.get(), static_cast<std::size_t>(got))) {

@@ -132,8 +132,9 @@ class Planner {
                                                 "zstd layers can be stored");
     }
     if (content != diff_id) {
-      return fail(ErrorCode::kDigestInvalid, "layer " + path + " does not match the config's diff_id " +
-                                                 diff_id.str() + ": it unpacks to " + content.str());
+      return fail(ErrorCode::kDigestInvalid,
+                  "layer " + path + " does not match the config's diff_id " + diff_id.str() +
+                      ": it unpacks to " + content.str());
     }
     return type;
   }
@@ -153,27 +154,31 @@ class Planner {
     const json& diff_ids = config->value("rootfs", json::object()).value("diff_ids", json());
     const json& layers = entry["Layers"];
     if (!diff_ids.is_array() || diff_ids.size() != layers.size()) {
-      return fail(ErrorCode::kImageInvalid, img.what + ": the config's rootfs.diff_ids do not "
-                                                       "match its Layers");
+      return fail(ErrorCode::kImageInvalid, img.what +
+                                                ": the config's rootfs.diff_ids do not "
+                                                "match its Layers");
     }
     add_blob(img, *cfg);
     json descriptors = json::array();
     for (std::size_t i = 0; i < layers.size(); ++i) {
       std::string path = layers[i].is_string() ? layers[i].get<std::string>() : "";
-      auto diff_id = storage::parse_digest(diff_ids[i].is_string() ? diff_ids[i].get<std::string>() : "");
+      auto diff_id =
+          storage::parse_digest(diff_ids[i].is_string() ? diff_ids[i].get<std::string>() : "");
       if (!diff_id) return fail(ErrorCode::kImageInvalid, img.what + ": bad diff_id");
       auto f = need(path, img.what);
       if (!f) return std::unexpected(f.error());
       auto type = layer_type(**f, *diff_id, path);
       if (!type) return std::unexpected(type.error());
       add_blob(img, *f);
-      descriptors.push_back({{"mediaType", *type}, {"digest", (*f)->digest.str()}, {"size", (*f)->size}});
+      descriptors.push_back(
+          {{"mediaType", *type}, {"digest", (*f)->digest.str()}, {"size", (*f)->size}});
     }
-    json manifest{{"schemaVersion", 2},
-                  {"mediaType", registry::kOciManifest},
-                  {"config", {{"mediaType", kOciConfigType}, {"digest", (*cfg)->digest.str()},
-                              {"size", (*cfg)->size}}},
-                  {"layers", std::move(descriptors)}};
+    json manifest{
+        {"schemaVersion", 2},
+        {"mediaType", registry::kOciManifest},
+        {"config",
+         {{"mediaType", kOciConfigType}, {"digest", (*cfg)->digest.str()}, {"size", (*cfg)->size}}},
+        {"layers", std::move(descriptors)}};
     if (auto r = add_manifest(img, manifest.dump(), registry::kOciManifest); !r) return r;
     if (const json& tags = entry.value("RepoTags", json()); tags.is_array()) {
       for (const auto& t : tags) {
@@ -305,8 +310,7 @@ std::expected<void, Error> resolve_names(Plan& plan, const ImportOptions& o) {
     for (const auto& n : img.names) {
       auto [it, fresh] = seen.emplace(n.str(), img.top().digest);
       if (!fresh && it->second != img.top().digest) {
-        return fail(ErrorCode::kImageInvalid,
-                    "the archive names two different images " + n.str());
+        return fail(ErrorCode::kImageInvalid, "the archive names two different images " + n.str());
       }
     }
   }
@@ -319,8 +323,10 @@ std::expected<void, Error> check_targets(const Plan& plan, const storage::Metada
   for (const auto& img : plan.images) {
     for (const auto& n : img.names) {
       if (o.may_push && !o.may_push(n.repository)) {
-        return fail(ErrorCode::kDenied, "push access to " + n.repository + " denied (the archive "
-                                        "tags " + n.str() + "); nothing was imported");
+        return fail(ErrorCode::kDenied, "push access to " + n.repository +
+                                            " denied (the archive "
+                                            "tags " +
+                                            n.str() + "); nothing was imported");
       }
       auto rule = meta.immutable_move(n.repository, n.tag, img.top().digest);
       if (!rule) return std::unexpected(storage_error(rule.error(), "checking " + n.str()));
@@ -343,9 +349,14 @@ std::expected<void, Error> store_image(const PlannedImage& img, const Plan& plan
       if (!linked) return std::unexpected(storage_error(linked.error(), "linking " + d.str()));
     }
     for (const auto& m : img.manifests) {
-      storage::ManifestRecord rec{repo, m.digest, m.parsed.media_type, m.bytes.size(),
-                                  m.parsed.subject, m.parsed.artifact_type,
-                                  m.parsed.annotations_json, now};
+      storage::ManifestRecord rec{repo,
+                                  m.digest,
+                                  m.parsed.media_type,
+                                  m.bytes.size(),
+                                  m.parsed.subject,
+                                  m.parsed.artifact_type,
+                                  m.parsed.annotations_json,
+                                  now};
       std::vector<std::optional<std::string_view>> tags;
       if (&m == &img.top()) {
         for (const auto& n : img.names) {

@@ -64,11 +64,9 @@ struct ImportResult {
 // (content that does not hash to its digest), kNameInvalid, kDenied (no
 // push right, or an immutable tag would move: names the repository or
 // tag), kContextTooLarge, kInternal. On any of them no tag was moved.
-std::expected<ImportResult, registry::Error> import_archive(storage::BlobStore& blobs,
-                                                            storage::MetadataStore& meta,
-                                                            const std::filesystem::path& archive,
-                                                            const std::filesystem::path& staging_root,
-                                                            const ImportOptions& options);
+std::expected<ImportResult, registry::Error> import_archive(
+    storage::BlobStore& blobs, storage::MetadataStore& meta, const std::filesystem::path& archive,
+    const std::filesystem::path& staging_root, const ImportOptions& options);
 
 // The same result as JSON: {"format":..,"images":[{"name","digest","mediaType","size"}]}.
 std::string import_result_json(const ImportResult& r);

@@ -7,9 +7,9 @@ namespace drydock::images {
 
 namespace {
 
+using nlohmann::json;
 using registry::Error;
 using registry::ErrorCode;
-using nlohmann::json;
 
 constexpr std::uint64_t kMaxJsonBlob = 4U << 20;
 
@@ -59,8 +59,8 @@ std::expected<ImageRef, Error> parse_image_ref(std::string_view text) {
 
 std::expected<ImageRef, Error> parse_foreign_ref(std::string_view text) {
   if (text.find('@') != std::string_view::npos) {
-    return fail(ErrorCode::kImageInvalid, "a digest cannot name an imported image: " +
-                                              std::string(text));
+    return fail(ErrorCode::kImageInvalid,
+                "a digest cannot name an imported image: " + std::string(text));
   }
   std::string_view rest = text;
   auto slash = rest.find('/');
@@ -180,8 +180,8 @@ Error storage_error(storage::StorageError e, std::string_view doing) {
   if (e == storage::StorageError::kNotFound) {
     return Error{ErrorCode::kBlobUnknown, std::string(doing) + ": not found", {}};
   }
-  return Error{ErrorCode::kInternal,
-               std::string(doing) + ": " + std::string(storage::to_string(e)), {}};
+  return Error{
+      ErrorCode::kInternal, std::string(doing) + ": " + std::string(storage::to_string(e)), {}};
 }
 
 }  // namespace drydock::images

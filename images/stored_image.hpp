@@ -22,7 +22,7 @@ namespace drydock::images {
 // "repo[:tag]" or "repo@sha256:...", the registry host already dropped.
 struct ImageRef {
   std::string repository;
-  std::string tag;                      // empty when `digest` is set
+  std::string tag;  // empty when `digest` is set
   std::optional<storage::Digest> digest;
   // "repo:tag" or "repo@digest".
   std::string str() const;

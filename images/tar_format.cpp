@@ -52,8 +52,7 @@ bool split_name(std::string_view name, std::string_view& prefix, std::string_vie
 
 }  // namespace
 
-std::expected<std::string, std::string> ustar_file_header(std::string_view name,
-                                                          std::uint64_t size,
+std::expected<std::string, std::string> ustar_file_header(std::string_view name, std::uint64_t size,
                                                           std::int64_t mtime) {
   std::string_view prefix, rest;
   if (name.empty() || name.find('\0') != std::string_view::npos ||

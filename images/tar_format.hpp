@@ -24,8 +24,7 @@ inline constexpr std::size_t kTarEndBytes = 2 * kTarBlock;
 // can be split at a '/' into ustar's prefix and name fields. Sizes of 8 GiB
 // and more use the base-256 encoding GNU tar and Go's archive/tar read.
 // The error says why a name cannot be written.
-std::expected<std::string, std::string> ustar_file_header(std::string_view name,
-                                                          std::uint64_t size,
+std::expected<std::string, std::string> ustar_file_header(std::string_view name, std::uint64_t size,
                                                           std::int64_t mtime = 0);
 
 // The zero bytes that follow a body of `size` bytes up to a block boundary.

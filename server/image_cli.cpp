@@ -202,7 +202,8 @@ bool write_all(int fd, const char* data, std::size_t n) {
 
 int run_export(CliHttpClient& client, const ImageArgs& a) {
   std::string ref = one_operand(a, "image");
-  std::string target = "/images/" + ref + "/export?format=" + url_encode(a.format.value_or("docker"));
+  std::string target =
+      "/images/" + ref + "/export?format=" + url_encode(a.format.value_or("docker"));
   if (a.format && *a.format != "docker" && *a.format != "oci") {
     throw UsageError("--format must be docker or oci");
   }
@@ -235,7 +236,8 @@ int run_export(CliHttpClient& client, const ImageArgs& a) {
   }
   if (!ok(reply)) return report_failure(reply, "export");
   if (!written || !done) {
-    std::fprintf(stderr, "drydock image export: cannot write the archive: %s\n", std::strerror(errno));
+    std::fprintf(stderr, "drydock image export: cannot write the archive: %s\n",
+                 std::strerror(errno));
     return kExitFailed;
   }
   return kExitOk;
@@ -253,17 +255,17 @@ int run_import(CliHttpClient& client, const ImageArgs& a) {
   }
   std::string target = "/images/import";
   if (a.repository) target += "?repository=" + url_encode(*a.repository);
-  auto reply = client.post_chunked(target, "application/x-tar",
-                                   [&](const BodyWriter& send) -> std::expected<void, std::string> {
-    std::vector<std::byte> buf(kPiece);
-    for (;;) {
-      ssize_t n = ::read(fd, buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return std::unexpected("reading " + file + ": " + std::strerror(errno));
-      if (n == 0) return {};
-      if (auto r = send({buf.data(), static_cast<std::size_t>(n)}); !r) return r;
-    }
-  });
+  auto reply = client.post_chunked(
+      target, "application/x-tar", [&](const BodyWriter& send) -> std::expected<void, std::string> {
+        std::vector<std::byte> buf(kPiece);
+        for (;;) {
+          ssize_t n = ::read(fd, buf.data(), buf.size());
+          if (n < 0 && errno == EINTR) continue;
+          if (n < 0) return std::unexpected("reading " + file + ": " + std::strerror(errno));
+          if (n == 0) return {};
+          if (auto r = send({buf.data(), static_cast<std::size_t>(n)}); !r) return r;
+        }
+      });
   if (fd != STDIN_FILENO) ::close(fd);
   if (!ok(reply)) return report_failure(reply, "import");
   json doc = json::parse(reply->body, nullptr, false);
@@ -361,7 +363,7 @@ int run_rm(CliHttpClient& client, const ImageArgs& a) {
 int run(const ImageArgs& a) {
   using Command = int (*)(CliHttpClient&, const ImageArgs&);
   const std::pair<const char*, Command> commands[] = {
-      {"export", run_export}, {"save", run_export}, {"import", run_import}, {"load", run_import},
+      {"export", run_export}, {"save", run_export}, {"import", run_import},   {"load", run_import},
       {"ls", run_ls},         {"list", run_ls},     {"inspect", run_inspect}, {"rm", run_rm}};
   for (const auto& [name, fn] : commands) {
     if (a.command != name) continue;

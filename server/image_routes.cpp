@@ -50,7 +50,8 @@ ImagePath parse_image_path(std::string_view path) {
   if (rest == "import") return {Kind::kImport, {}};
   for (auto [suffix, kind] : {std::pair{std::string_view("/export"), Kind::kExport},
                               std::pair{std::string_view("/json"), Kind::kInspect}}) {
-    if (rest.ends_with(suffix)) return {kind, std::string(rest.substr(0, rest.size() - suffix.size()))};
+    if (rest.ends_with(suffix))
+      return {kind, std::string(rest.substr(0, rest.size() - suffix.size()))};
   }
   return {Kind::kImage, std::string(rest)};
 }
@@ -119,15 +120,16 @@ asio::awaitable<bool> write_pending(Stream& stream, std::string& pending,
   if (pending.empty()) co_return true;
   stream.tcp().expires_after(timeout);
   auto bytes = asio::buffer(pending);
-  auto [ec, n] = co_await stream.visit([&](auto& s) { return asio::async_write(s, bytes, kTuple); });
+  auto [ec, n] =
+      co_await stream.visit([&](auto& s) { return asio::async_write(s, bytes, kTuple); });
   pending.clear();
   co_return !ec;
 }
 
 }  // namespace
 
-asio::awaitable<bool> Session::handle_images(RequestParser& p, Exchange& ex,
-                                             std::string_view path, const registry::Query& query) {
+asio::awaitable<bool> Session::handle_images(RequestParser& p, Exchange& ex, std::string_view path,
+                                             const registry::Query& query) {
   using Kind = ImagePath::Kind;
   auto verb = p.get().method();
   ImagePath ip = parse_image_path(path);
@@ -201,12 +203,12 @@ asio::awaitable<bool> Session::handle_image_import(RequestParser& p, Exchange& e
   if (receipt.outcome == Outcome::kGone) co_return false;
   if (receipt.outcome != Outcome::kStored) {
     ex.keep_alive = false;
-    Reply failed = receipt.outcome == Outcome::kTooLarge
-                       ? registry::error_reply(ErrorCode::kContextTooLarge,
-                                               "image archive larger than " +
-                                                   std::to_string(limit) +
-                                                   " bytes (registry.max_import_bytes)")
-                       : registry::error_reply(ErrorCode::kInternal, receipt.message);
+    Reply failed =
+        receipt.outcome == Outcome::kTooLarge
+            ? registry::error_reply(ErrorCode::kContextTooLarge,
+                                    "image archive larger than " + std::to_string(limit) +
+                                        " bytes (registry.max_import_bytes)")
+            : registry::error_reply(ErrorCode::kInternal, receipt.message);
     co_return co_await write_reply(std::move(failed), ex);
   }
   images::ImportOptions options;
@@ -221,8 +223,8 @@ asio::awaitable<bool> Session::handle_image_import(RequestParser& p, Exchange& e
   Reply reply = co_await run_blocking(ctx_.workers, [&]() -> Reply {
     std::expected<images::ImportResult, registry::Error> result;
     try {
-      result = images::import_archive(store.blobs(), store.meta(), upload,
-                                      store.options().staging, options);
+      result = images::import_archive(store.blobs(), store.meta(), upload, store.options().staging,
+                                      options);
     } catch (const std::exception& e) {
       result = std::unexpected(registry::Error{ErrorCode::kInternal, e.what(), {}});
     }
@@ -246,7 +248,8 @@ asio::awaitable<bool> Session::stream_export(Exchange& ex, images::ExportPlan& p
   res.content_length(plan.total_bytes);
   auto timeout = std::chrono::seconds(ctx_.config.body_timeout_seconds);
   stream_.tcp().expires_after(timeout);
-  auto [hec, hn] = co_await stream_.visit([&](auto& s) { return http::async_write(s, res, kTuple); });
+  auto [hec, hn] =
+      co_await stream_.visit([&](auto& s) { return http::async_write(s, res, kTuple); });
   if (hec) co_return false;
   if (ex.head) {
     log(ex, 200, 0);

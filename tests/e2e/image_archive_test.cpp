@@ -62,8 +62,8 @@ TEST_F(ImageArchive, ExportThenDockerLoadRuns) {
   std::string digest;
   ASSERT_NO_FATAL_FAILURE(docker_push(image("e2e/busybox:2"), &digest));
   // The name docker load tags it with: this registry's, so TearDown removes it.
-  ASSERT_COMMAND_OK(sh(image_cli("export e2e/busybox:2 -o " + tmp("out.tar") + " --name " +
-                                 image("e2e/loaded:7"))));
+  ASSERT_COMMAND_OK(sh(
+      image_cli("export e2e/busybox:2 -o " + tmp("out.tar") + " --name " + image("e2e/loaded:7"))));
   ASSERT_COMMAND_OK(sh(docker() + " rmi " + image("e2e/busybox:2") + " " + image("e2e/busybox:1")));
   auto load = sh(docker() + " load -i " + tmp("out.tar"));
   ASSERT_COMMAND_OK(load);
@@ -85,14 +85,15 @@ TEST_F(ImageArchive, OciExportIsReadBySkopeo) {
   std::string digest;
   ASSERT_NO_FATAL_FAILURE(docker_push(image("e2e/busybox:2"), &digest));
   ASSERT_COMMAND_OK(sh(image_cli("export e2e/busybox:2 --format oci") + " > " + tmp("oci.tar")));
-  auto inspect = sh("skopeo inspect --raw oci-archive:" + tmp("oci.tar") + " | jq -r .layers[].digest");
+  auto inspect =
+      sh("skopeo inspect --raw oci-archive:" + tmp("oci.tar") + " | jq -r .layers[].digest");
   ASSERT_COMMAND_OK(inspect);
   std::vector<std::string> blobs;
   ASSERT_NO_FATAL_FAILURE(manifest_blobs("e2e/busybox", "2", &blobs));
   EXPECT_NE(inspect.output.find(blobs.back()), std::string::npos) << inspect.describe();
   // And back in through skopeo's own oci-archive, as a new name.
-  ASSERT_COMMAND_OK(sh("skopeo copy --quiet oci-archive:" + tmp("oci.tar") + " oci-archive:" +
-                       tmp("copied.tar") + ":e2e/copied:3"));
+  ASSERT_COMMAND_OK(sh("skopeo copy --quiet oci-archive:" + tmp("oci.tar") +
+                       " oci-archive:" + tmp("copied.tar") + ":e2e/copied:3"));
   ASSERT_COMMAND_OK(sh(image_cli("import " + tmp("copied.tar") + " --repository e2e/copied")));
   ASSERT_COMMAND_OK(sh(docker() + " pull " + image("e2e/copied:3")));
   auto run = sh(docker() + " run --rm --network none " + image("e2e/copied:3") + " cat /hi");
@@ -116,14 +117,16 @@ TEST_F(ImageArchive, PodmanOciArchiveInAndOut) {
   ASSERT_COMMAND_OK(sh(podman() + " rmi " + ref));
   ASSERT_COMMAND_OK(sh(podman() + " pull --tls-verify=false " + ref));
   // Podman's default rlimits exceed this sandbox's hard limits (see podman_test.cpp).
-  auto run = sh(podman() + " run --rm --network none --ulimit nofile=1024:1024 "
-                "--ulimit nproc=1024:1024 " + ref + " echo saved-by-podman");
+  auto run = sh(podman() +
+                " run --rm --network none --ulimit nofile=1024:1024 "
+                "--ulimit nproc=1024:1024 " +
+                ref + " echo saved-by-podman");
   ASSERT_COMMAND_OK(run);
   EXPECT_EQ(trim(run.output), "saved-by-podman");
   // Out again as an OCI layout that podman loads.
   ASSERT_COMMAND_OK(sh(podman() + " rmi " + ref));
-  ASSERT_COMMAND_OK(sh(image_cli("export e2e/podsave:1 --format oci --name " + ref + " -o " +
-                                 tmp("back.tar"))));
+  ASSERT_COMMAND_OK(
+      sh(image_cli("export e2e/podsave:1 --format oci --name " + ref + " -o " + tmp("back.tar"))));
   auto load = sh(podman() + " load -i " + tmp("back.tar"));
   ASSERT_COMMAND_OK(load);
   ASSERT_COMMAND_OK(sh(podman() + " image exists " + ref));

@@ -48,7 +48,9 @@ class Store : public ::testing::Test {
     for (const auto& l : plain_layers) layers.push_back(descriptor(kGzipLayer, gzip(l)));
     json config = descriptor("application/vnd.oci.image.config.v1+json",
                              config_json(plain_layers, arch, repo + tag));
-    json m{{"schemaVersion", 2}, {"mediaType", registry::kOciManifest}, {"config", config},
+    json m{{"schemaVersion", 2},
+           {"mediaType", registry::kOciManifest},
+           {"config", config},
            {"layers", layers}};
     return put_manifest(repo, tag, m.dump(), std::string(registry::kOciManifest));
   }
@@ -64,8 +66,8 @@ class Store : public ::testing::Test {
       if (ref.kind != storage::RefKind::kBlob) continue;
       EXPECT_TRUE(meta.link_blob(repo, *blobs.stat(ref.digest)));
     }
-    storage::ManifestRecord rec{repo, d, type, bytes.size(), std::nullopt, parsed->artifact_type,
-                                "{}", 1700000000};
+    storage::ManifestRecord rec{
+        repo, d, type, bytes.size(), std::nullopt, parsed->artifact_type, "{}", 1700000000};
     std::optional<std::string_view> t;
     if (!tag.empty()) t = tag;
     auto put = meta.put_manifest(rec, parsed->refs, t);
@@ -78,10 +80,13 @@ class Store : public ::testing::Test {
     auto arm = put_image(repo, "", {layer_tar("a", "arm64 bits")}, "arm64");
     auto entry = [&](const storage::Digest& d, const char* arch) {
       auto rec = *meta.get_manifest(repo, d);
-      return json{{"mediaType", registry::kOciManifest}, {"digest", d.str()}, {"size", rec->size},
+      return json{{"mediaType", registry::kOciManifest},
+                  {"digest", d.str()},
+                  {"size", rec->size},
                   {"platform", {{"os", "linux"}, {"architecture", arch}}}};
     };
-    json index{{"schemaVersion", 2}, {"mediaType", registry::kOciIndex},
+    json index{{"schemaVersion", 2},
+               {"mediaType", registry::kOciIndex},
                {"manifests", {entry(amd, "amd64"), entry(arm, "arm64")}}};
     return put_manifest(repo, tag, index.dump(), std::string(registry::kOciIndex));
   }
@@ -157,13 +162,15 @@ TEST(ImageRefs, ForeignNamesLoseTheirHost) {
   EXPECT_EQ(parse_foreign_ref("localhost:5000/team/app:v1")->str(), "team/app:v1");
   EXPECT_EQ(parse_foreign_ref("team/app:v1")->str(), "team/app:v1");
   EXPECT_FALSE(parse_foreign_ref("Team/App"));
-  EXPECT_EQ(parse_image_ref("a/b@sha256:" + std::string(64, 'a'))->digest->hex, std::string(64, 'a'));
+  EXPECT_EQ(parse_image_ref("a/b@sha256:" + std::string(64, 'a'))->digest->hex,
+            std::string(64, 'a'));
 }
 
 TEST_F(Store, DockerExportIsWhatDockerLoadReads) {
   std::string l1 = layer_tar("one", "1"), l2 = layer_tar("two", "2");
   auto digest = put_image("team/app", "1", {l1, l2});
-  auto files = read_tar(export_to_string({image_ref("team/app:1"), ArchiveFormat::kDocker, {}, ""}));
+  auto files =
+      read_tar(export_to_string({image_ref("team/app:1"), ArchiveFormat::kDocker, {}, ""}));
   json manifest = json::parse(files["manifest.json"]);
   ASSERT_EQ(manifest.size(), 1u);
   EXPECT_EQ(manifest[0]["RepoTags"], json::array({"team/app:1"}));
@@ -179,9 +186,10 @@ TEST_F(Store, DockerExportIsWhatDockerLoadReads) {
   // ?name= writes another name; a digest reference writes none.
   files = read_tar(export_to_string(
       {image_ref("team/app:1"), ArchiveFormat::kDocker, {}, "localhost:5000/team/app"}));
-  EXPECT_EQ(json::parse(files["manifest.json"])[0]["RepoTags"][0], "localhost:5000/team/app:latest");
-  files = read_tar(export_to_string(
-      {image_ref("team/app@" + digest.str()), ArchiveFormat::kDocker, {}, ""}));
+  EXPECT_EQ(json::parse(files["manifest.json"])[0]["RepoTags"][0],
+            "localhost:5000/team/app:latest");
+  files = read_tar(
+      export_to_string({image_ref("team/app@" + digest.str()), ArchiveFormat::kDocker, {}, ""}));
   EXPECT_TRUE(json::parse(files["manifest.json"])[0]["RepoTags"].empty());
 }
 
@@ -194,8 +202,9 @@ TEST_F(Store, AnIndexExportsOnePlatformForDockerAndAllForOci) {
       {image_ref("multi:1"), ArchiveFormat::kDocker, Platform{"linux", "arm64", "v8"}, ""}));
   config = json::parse(files[json::parse(files["manifest.json"])[0]["Config"]]);
   EXPECT_EQ(config["architecture"], "arm64");
-  auto missing = plan_export(meta, blobs,
-                             {image_ref("multi:1"), ArchiveFormat::kDocker, Platform{"linux", "s390x", ""}, ""});
+  auto missing = plan_export(
+      meta, blobs,
+      {image_ref("multi:1"), ArchiveFormat::kDocker, Platform{"linux", "s390x", ""}, ""});
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, ErrorCode::kImageInvalid);
   EXPECT_NE(missing.error().message.find("linux/arm64"), std::string::npos);
@@ -211,14 +220,18 @@ TEST_F(Store, ImportsAClassicDockerSaveWithSeveralImages) {
   // layer linked rather than repeated, the whole tar gzip'd.
   std::string base = layer_tar("base", "b"), top = layer_tar("top", "t");
   std::string c1 = config_json({base}, "amd64", "1"), c2 = config_json({base, top}, "amd64", "2");
-  json manifest = json::array(
-      {{{"Config", hex_of(c1) + ".json"}, {"RepoTags", {"busybox:latest", "team/bb:1"}},
-        {"Layers", {"aaa/layer.tar"}}},
-       {{"Config", hex_of(c2) + ".json"}, {"RepoTags", {"docker.io/library/two:2"}},
-        {"Layers", {"aaa/layer.tar", "bbb/layer.tar"}}}});
-  std::string tar = make_tar({{hex_of(c1) + ".json", c1}, {hex_of(c2) + ".json", c2},
-                              {"aaa/layer.tar", base}, {"bbb/layer.tar", top},
-                              {"manifest.json", manifest.dump()}, {"repositories", "{}"}},
+  json manifest = json::array({{{"Config", hex_of(c1) + ".json"},
+                                {"RepoTags", {"busybox:latest", "team/bb:1"}},
+                                {"Layers", {"aaa/layer.tar"}}},
+                               {{"Config", hex_of(c2) + ".json"},
+                                {"RepoTags", {"docker.io/library/two:2"}},
+                                {"Layers", {"aaa/layer.tar", "bbb/layer.tar"}}}});
+  std::string tar = make_tar({{hex_of(c1) + ".json", c1},
+                              {hex_of(c2) + ".json", c2},
+                              {"aaa/layer.tar", base},
+                              {"bbb/layer.tar", top},
+                              {"manifest.json", manifest.dump()},
+                              {"repositories", "{}"}},
                              /*gzip=*/true);
   auto result = import(tar);
   ASSERT_TRUE(result) << result.error().message;
@@ -239,7 +252,8 @@ TEST_F(Store, ImportsAClassicDockerSaveWithSeveralImages) {
   for (const auto& r : list["repositories"]) sum += r["size"].get<std::uint64_t>();
   EXPECT_LT(list["size"].get<std::uint64_t>(), sum);
   // Export and import again elsewhere: same manifest bytes come back.
-  std::string again = export_to_string({image_ref("two:2"), ArchiveFormat::kDocker, {}, "copy/two:3"});
+  std::string again =
+      export_to_string({image_ref("two:2"), ArchiveFormat::kDocker, {}, "copy/two:3"});
   ASSERT_TRUE(import(again));
   EXPECT_EQ(tag("copy/two", "3"), tag("two", "2"));
 }

@@ -56,12 +56,12 @@ class ImageProcess : public ::testing::Test {
  protected:
   void start(json registry = json::object(), std::vector<std::string> extra = {}) {
     fs::path config = dir_.path() / "drydock.json";
-    std::ofstream(config) << json{{"listen", "127.0.0.1:0"},
-                                  {"data", data().string()},
-                                  {"server", {{"access_log", false}}},
-                                  {"builder", {{"enabled", false}}},
-                                  {"registry", registry}}
-                                 .dump();
+    std::ofstream(config) << json{
+        {"listen", "127.0.0.1:0"},
+        {"data", data().string()},
+        {"server", {{"access_log", false}}},
+        {"builder", {{"enabled", false}}},
+        {"registry", registry}}.dump();
     std::vector<std::string> args{"serve", "--config", config.string()};
     args.insert(args.end(), extra.begin(), extra.end());
     server_.emplace(args, dir_.path() / "server.log");
@@ -203,7 +203,8 @@ TEST_F(ImageProcess, AuthChecksEveryRepositoryBeforeStoring) {
   auto admin = run_cli({"user", "add", "dev", "--password-stdin", "--data", data().string()}, 30s,
                        "dev-pw\n");
   ASSERT_TRUE(admin.status.ok()) << admin.err;
-  ASSERT_TRUE(run_cli({"grant", "dev", "team/**", "pull,push", "--data", data().string()}).status.ok());
+  ASSERT_TRUE(
+      run_cli({"grant", "dev", "team/**", "pull,push", "--data", data().string()}).status.ok());
   ASSERT_TRUE(run_cli({"grant", "dev", "ro/**", "pull", "--data", data().string()}).status.ok());
   SavedImage saved;
   EXPECT_EQ(import(saved.tar("team/a:1")).status, 401u);
