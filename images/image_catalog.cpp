@@ -135,6 +135,25 @@ std::expected<std::vector<std::string>, Error> tags_of(const storage::MetadataSt
   return out;
 }
 
+// Whether a tagged index of `repo` other than `d` lists `d` (deleting `d`
+// would break it).
+bool listed_by_tagged_index(const storage::MetadataStore& meta, const storage::BlobStore& blobs,
+                            std::string_view repo, const storage::Digest& d) {
+  auto tags = all_tags(meta, repo);
+  if (!tags) return true;  // unsure: keep it
+  std::set<storage::Digest> seen;
+  for (const auto& t : *tags) {
+    auto r = meta.resolve_tag(repo, t);
+    if (!r || !*r || **r == d || !seen.insert(**r).second) continue;
+    auto m = load_manifest(meta, blobs, repo, **r);
+    if (!m || !m->is_index()) continue;
+    for (const auto& e : m->json.value("manifests", json::array())) {
+      if (e.is_object() && e.value("digest", "") == d.str()) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::expected<std::string, Error> list_images(const storage::MetadataStore& meta,
@@ -230,7 +249,9 @@ std::expected<std::string, Error> inspect_image(const storage::MetadataStore& me
   return out.dump();
 }
 
-std::expected<std::string, Error> remove_image(storage::MetadataStore& meta, const ImageRef& ref) {
+std::expected<std::string, Error> remove_image(storage::MetadataStore& meta,
+                                               const storage::BlobStore& blobs,
+                                               const ImageRef& ref) {
   auto digest = resolve(meta, ref);
   if (!digest) return std::unexpected(digest.error());
   auto tags = tags_of(meta, ref.repository, *digest);
@@ -247,7 +268,9 @@ std::expected<std::string, Error> remove_image(storage::MetadataStore& meta, con
     auto gone = meta.delete_tag(ref.repository, ref.tag);
     if (!gone) return std::unexpected(refused(gone.error(), ref.str()));
     untagged.push_back(ref.str());
-    delete_manifest = tags->size() <= 1;  // this tag was the last one
+    // The last tag goes with the manifest, unless an index still lists it.
+    delete_manifest =
+        tags->size() <= 1 && !listed_by_tagged_index(meta, blobs, ref.repository, *digest);
   } else {
     for (const auto& t : *tags) untagged.push_back(ref.repository + ":" + t);
   }

@@ -44,11 +44,11 @@ std::expected<std::string, registry::Error> inspect_image(const storage::Metadat
                                                           std::optional<Platform> platform);
 
 // Untags repo:tag, and deletes the manifest when no other tag of the
-// repository points at it (docker rmi); by digest, deletes the manifest and
-// every tag pointing at it. {"untagged":["repo:tag"],"deleted":["sha256:.."]}.
-// The space comes back when garbage collection runs. kDenied for an
-// immutable tag.
+// repository points at it and no tagged index of it lists it (docker rmi); by digest, deletes the
+// manifest and every tag pointing at it. {"untagged":["repo:tag"],"deleted":["sha256:.."]}. The
+// space comes back when garbage collection runs. kDenied for an immutable tag.
 std::expected<std::string, registry::Error> remove_image(storage::MetadataStore& meta,
+                                                         const storage::BlobStore& blobs,
                                                          const ImageRef& ref);
 
 }  // namespace drydock::images

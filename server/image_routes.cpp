@@ -182,7 +182,8 @@ asio::awaitable<bool> Session::handle_images(RequestParser& p, Exchange& ex, std
     if (ip.kind == Kind::kList) {
       return to_reply(images::list_images(store.meta(), store.blobs(), repository, visible));
     }
-    if (ip.kind == Kind::kImage) return to_reply(images::remove_image(store.meta(), *ref));
+    if (ip.kind == Kind::kImage)
+      return to_reply(images::remove_image(store.meta(), store.blobs(), *ref));
     auto platform = images::parse_platform(platform_text);
     if (!platform_text.empty() && !platform) {
       return registry::error_reply(ErrorCode::kImageInvalid, "platform must be os/arch[/variant]");

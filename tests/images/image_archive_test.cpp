@@ -348,17 +348,29 @@ TEST_F(BadImports, ImmutableTagsAreNotMoved) {
   EXPECT_EQ(tag("team/app", "v1"), before);
 }
 
+TEST_F(Store, RemoveKeepsAManifestAnIndexLists) {
+  auto index = load_manifest(meta, blobs, "multi", put_index("multi", "1"));
+  ASSERT_TRUE(index);
+  auto amd = *storage::parse_digest(index->json["manifests"][0]["digest"].get<std::string>());
+  put_manifest("multi", "amd", *blobs.read_all(amd, 1 << 20), std::string(registry::kOciManifest));
+  json out = json::parse(*remove_image(meta, blobs, image_ref("multi:amd")));
+  EXPECT_EQ(out["untagged"][0], "multi:amd");
+  EXPECT_TRUE(out["deleted"].empty());
+  EXPECT_TRUE(*meta.get_manifest("multi", amd));
+}
+
 TEST_F(Store, RemoveUntagsThenDeletesTheLastTag) {
   auto d = put_image("team/app", "1", {layer_tar("a", "1")});
   ASSERT_TRUE(put_manifest("team/app", "2", *blobs.read_all(d, 1 << 20),
                            std::string(registry::kOciManifest)) == d);
-  json first = json::parse(*remove_image(meta, image_ref("team/app:1")));
+  json first = json::parse(*remove_image(meta, blobs, image_ref("team/app:1")));
   EXPECT_TRUE(first["deleted"].empty());
   EXPECT_TRUE(tag("team/app", "2"));
-  json second = json::parse(*remove_image(meta, image_ref("team/app:2")));
+  json second = json::parse(*remove_image(meta, blobs, image_ref("team/app:2")));
   EXPECT_EQ(second["deleted"][0], d.str());
   EXPECT_FALSE(*meta.get_manifest("team/app", d));
-  EXPECT_EQ(remove_image(meta, image_ref("team/app:2")).error().code, ErrorCode::kManifestUnknown);
+  EXPECT_EQ(remove_image(meta, blobs, image_ref("team/app:2")).error().code,
+            ErrorCode::kManifestUnknown);
 }
 
 }  // namespace
