@@ -75,10 +75,12 @@ void read_immutable_tags(const std::filesystem::path& file, const json& list,
 
 void read_registry(const std::filesystem::path& file, const json& r, RegistryConfig& out) {
   check_keys(file, r, "registry.",
-             {"max_manifest_bytes", "chunk_min_length", "upload_expiry_hours", "immutable_tags"});
+             {"max_manifest_bytes", "chunk_min_length", "upload_expiry_hours", "immutable_tags",
+              "max_import_bytes"});
   if (r.contains("immutable_tags")) read_immutable_tags(file, r["immutable_tags"], out.immutable_tags);
   read(file, r, "max_manifest_bytes", out.max_manifest_bytes);
   read(file, r, "chunk_min_length", out.chunk_min_length);
+  read(file, r, "max_import_bytes", out.max_import_bytes);
   read(file, r, "upload_expiry_hours", out.upload_expiry_hours);
 }
 
@@ -204,6 +206,9 @@ void validate(const Config& c) {
   }
   if (!c.tls.client_ca.empty() && c.tls.cert.empty()) {
     throw std::runtime_error("tls.client_ca needs tls.cert and tls.key");
+  }
+  if (c.registry.max_import_bytes == 0) {
+    throw std::runtime_error("registry.max_import_bytes must be > 0");
   }
   const auto& b = c.builder;
   if (b.concurrency == 0) throw std::runtime_error("builder.concurrency must be > 0");

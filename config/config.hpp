@@ -36,6 +36,8 @@ struct RegistryConfig {
   std::size_t max_manifest_bytes = 4 * 1024 * 1024;
   std::uint64_t chunk_min_length = 0;  // advertised as OCI-Chunk-Min-Length if > 0
   unsigned upload_expiry_hours = 168;  // abandoned upload sessions go after this; 0: never
+  // POST /images/import: the uploaded archive, and the files it unpacks to.
+  std::uint64_t max_import_bytes = 16ULL << 30;
 };
 
 // Which tags garbage collection drops in repositories matching
@@ -161,7 +163,7 @@ struct Config {
 //                   "body_timeout_seconds": 300, "header_limit_bytes": 16384,
 //                   "shutdown_grace_seconds": 30, "access_log": true },
 //     "registry": { "max_manifest_bytes": 4194304, "chunk_min_length": 0,
-//                   "upload_expiry_hours": 168 },
+//                   "upload_expiry_hours": 168, "max_import_bytes": 17179869184 },
 //     "gc":       { "interval_minutes": 360, "grace_seconds": 3600,
 //                   "untagged_retention_hours": null,
 //                   "retention": [ { "repositories": "team/**", "keep_last": 10,

@@ -48,6 +48,7 @@ constexpr std::array kErrorTable = {
     ErrorInfo{ErrorCode::kBuildUnknown, "BUILD_UNKNOWN", 404, "build unknown"},
     ErrorInfo{ErrorCode::kContextTooLarge, "SIZE_INVALID", 413, "build context too large"},
     ErrorInfo{ErrorCode::kUnavailable, "UNAVAILABLE", 503, "service unavailable"},
+    ErrorInfo{ErrorCode::kImageInvalid, "IMAGE_INVALID", 400, "invalid image archive or request"},
     ErrorInfo{ErrorCode::kInternal, "INTERNAL_ERROR", 500, "internal server error"},
 };
 

@@ -35,6 +35,8 @@ enum class ErrorCode {
   kBuildUnknown,         // BUILD_UNKNOWN           404
   kContextTooLarge,      // SIZE_INVALID            413 (context over the limit)
   kUnavailable,          // UNAVAILABLE             503 (builds off, queue full, shutting down)
+  // Image archives (/images, docker save/load) are Drydock's own too:
+  kImageInvalid,         // IMAGE_INVALID           400 (bad archive, or platform not in the index)
   kInternal,             // INTERNAL_ERROR          500
 };
 

@@ -167,6 +167,9 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
   if (target->path == "/builds" || target->path.starts_with("/builds/")) {
     co_return co_await handle_builds(p, ex, target->path, query);
   }
+  if (target->path == "/images" || target->path.starts_with("/images/")) {
+    co_return co_await handle_images(p, ex, target->path, query);
+  }
   // The Docker Engine API's paths (/_ping, /version, /build, /v1.NN/...)
   // never collide with the registry's (/v2/...).
   if (auto engine = builder::engine_endpoint(target->path)) {

@@ -18,12 +18,14 @@
 #include "auth/access.hpp"
 #include "auth/authenticator.hpp"
 #include "builder/build_service.hpp"
+#include "images/image_store.hpp"
 #include "registry/registry.hpp"
 #include "server/admin_cli.hpp"
 #include "server/build_cli.hpp"
 #include "server/fsck_cli.hpp"
 #include "server/gc_cli.hpp"
 #include "server/gc_service.hpp"
+#include "server/image_cli.hpp"
 #include "server/registry_fetcher.hpp"
 #include "server/server.hpp"
 #include "storage/blob_store.hpp"
@@ -41,12 +43,14 @@ Usage:
   drydock serve [options]     run the registry server
   drydock user|grant|token    manage users, permissions and access tokens
   drydock build [options] DIR build DIR's Dockerfile on a server, follow the log
+  drydock image COMMAND       export, import, ls, inspect, rm images on a server
   drydock fsck [options]      check (and --repair) a data directory's integrity
   drydock --help              this text
   drydock serve --help        the server's options
 
 Run `drydock serve --help` for every option of the server, and
-`drydock build --help` for the build client's.
+`drydock build --help` for the build client's, `drydock image --help`
+for the image commands'.
 
 )";
 
@@ -69,6 +73,7 @@ Options (flags override the config file, which overrides the defaults):
                           "registry": { "max_manifest_bytes": 4194304,
                                         "chunk_min_length": 0,
                                         "upload_expiry_hours": 168,
+                                        "max_import_bytes": 17179869184,
                                         "immutable_tags": [ { "repositories": "**",
                                                               "tags": "v*" } ] },
                           "tls": { "cert": "", "key": "", "client_ca": "" },
@@ -350,7 +355,9 @@ int serve(const ServeFlags& flags) {
     own_port = options.upstream.own_port;
     builds = builder::BuildService::open(std::move(options), blobs, meta);
   }
-  server::Server srv(c.server, reg, auth ? &auth->authenticator() : nullptr, c.tls, builds.get());
+  images::ImageStore images(blobs, meta, {data / "imports", c.registry.max_import_bytes});
+  server::Server srv(c.server, reg, auth ? &auth->authenticator() : nullptr, c.tls, builds.get(),
+                     &images);
   // Declared after the server: a collection in progress finishes first.
   server::GcService gc(meta, blobs, c.gc, [b = builds.get()] {
     return b ? b->cache_layers() : storage::Result<std::vector<storage::Digest>>();
@@ -411,6 +418,7 @@ int main(int argc, char** argv) {
       return server::run_gc_command(args[0], {args.begin() + 1, args.end()});
     }
     if (args[0] == "build") return server::run_build_command({args.begin() + 1, args.end()});
+    if (args[0] == "image") return server::run_image_command({args.begin() + 1, args.end()});
     if (server::is_admin_command(args[0])) {
       return server::run_admin_command(args[0], {args.begin() + 1, args.end()});
     }

@@ -32,7 +32,8 @@ unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 struct Server::Impl {
   Impl(const config::ServerConfig& cfg, registry::Registry& reg, auth::Authenticator* auth,
-       const config::TlsConfig& tls_cfg, builder::BuildService* builds)
+       const config::TlsConfig& tls_cfg, builder::BuildService* builds,
+       images::ImageStore* images)
       : config(cfg),
         tls(tls_cfg),
         workers(or_default(cfg.worker_threads, 2 * cores())),
@@ -42,6 +43,7 @@ struct Server::Impl {
         grace(strand) {
     ctx.tls = tls.enabled();
     ctx.builds = builds;
+    ctx.images = images;
   }
 
   asio::awaitable<void> accept_loop();
@@ -113,8 +115,8 @@ void Server::Impl::begin_stop() {
 
 Server::Server(const config::ServerConfig& config, registry::Registry& registry,
                auth::Authenticator* auth, const config::TlsConfig& tls,
-               builder::BuildService* builds)
-    : impl_(std::make_unique<Impl>(config, registry, auth, tls, builds)) {}
+               builder::BuildService* builds, images::ImageStore* images)
+    : impl_(std::make_unique<Impl>(config, registry, auth, tls, builds, images)) {}
 
 Server::~Server() { stop(); }
 

@@ -16,6 +16,9 @@ class Authenticator;
 namespace drydock::builder {
 class BuildService;
 }
+namespace drydock::images {
+class ImageStore;
+}
 
 namespace drydock::server {
 
@@ -29,10 +32,10 @@ class Server {
  public:
   // `auth` null: authentication disabled (every request allowed). `tls`
   // without a certificate: plain HTTP; with one: HTTPS only. `builds` null:
-  // the build API answers 503.
+  // the build API answers 503. `images` null: /images answers 503.
   Server(const config::ServerConfig& config, registry::Registry& registry,
          auth::Authenticator* auth = nullptr, const config::TlsConfig& tls = {},
-         builder::BuildService* builds = nullptr);
+         builder::BuildService* builds = nullptr, images::ImageStore* images = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

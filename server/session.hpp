@@ -33,6 +33,10 @@ namespace drydock::builder {
 class BuildService;
 struct BuildRecord;
 }
+namespace drydock::images {
+class ImageStore;
+struct ExportPlan;
+}
 
 namespace drydock::server {
 
@@ -52,6 +56,7 @@ struct ServerContext {
   auth::Authenticator* auth = nullptr;  // null: authentication disabled
   builder::BuildService* builds = nullptr;  // null: the build API answers 503
   GcService* gc = nullptr;                  // null: /admin/gc and /admin/prune are 404
+  images::ImageStore* images = nullptr;     // null: /images answers 503
   bool tls = false;                     // the listener speaks HTTPS
   std::atomic<bool> stopping{false};
 };
@@ -159,6 +164,13 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<ContextReceipt> receive_context(RequestParser& p, Exchange& ex,
                                                   const std::filesystem::path& upload,
                                                   std::uint64_t limit = 0);
+  // image_routes.cpp: image archives and the image listing (/images).
+  asio::awaitable<bool> handle_images(RequestParser& p, Exchange& ex, std::string_view path,
+                                      const registry::Query& query);
+  asio::awaitable<bool> handle_image_import(RequestParser& p, Exchange& ex,
+                                            const registry::Query& query,
+                                            const auth::Principal& who);
+  asio::awaitable<bool> stream_export(Exchange& ex, images::ExportPlan& plan);
   // engine_routes.cpp: the Docker Engine API subset (/_ping, /version,
   // /build), `endpoint` a builder::EngineEndpoint.
   asio::awaitable<bool> handle_engine(RequestParser& p, Exchange& ex, int endpoint,

@@ -46,6 +46,7 @@ const std::vector<Row> kExpected = {
     {ErrorCode::kBuildUnknown, "BUILD_UNKNOWN", 404, ""},
     {ErrorCode::kContextTooLarge, "SIZE_INVALID", 413, ""},
     {ErrorCode::kUnavailable, "UNAVAILABLE", 503, ""},
+    {ErrorCode::kImageInvalid, "IMAGE_INVALID", 400, ""},
     {ErrorCode::kInternal, "INTERNAL_ERROR", 500, ""},
 };
 
