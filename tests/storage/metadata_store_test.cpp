@@ -358,7 +358,7 @@ TEST_F(MetadataStoreTest, EverythingSurvivesReopening) {
 
 TEST_F(MetadataStoreTest, DatabaseIsInWalModeAtTheCurrentSchemaVersion) {
   EXPECT_EQ(raw_query(db_file(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw_query(db_file(), "PRAGMA user_version"), "1");
+  EXPECT_EQ(raw_query(db_file(), "PRAGMA user_version"), "2");
 }
 
 TEST_F(MetadataStoreTest, RefusesADatabaseFromANewerVersion) {
