@@ -22,6 +22,7 @@
 #include "server/admin_cli.hpp"
 #include "server/build_cli.hpp"
 #include "server/fsck_cli.hpp"
+#include "server/usage_cli.hpp"
 #include "server/registry_fetcher.hpp"
 #include "server/server.hpp"
 #include "storage/blob_store.hpp"
@@ -40,6 +41,7 @@ Usage:
   drydock user|grant|token    manage users, permissions and access tokens
   drydock build [options] DIR build DIR's Dockerfile on a server, follow the log
   drydock fsck [options]      check (and --repair) a data directory's integrity
+  drydock usage [NAMESPACE]   bytes held per namespace (and its quota) and repository
   drydock --help              this text
   drydock serve --help        the server's options
 
@@ -67,6 +69,8 @@ Options (flags override the config file, which overrides the defaults):
                           "registry": { "max_manifest_bytes": 4194304,
                                         "chunk_min_length": 0,
                                         "upload_expiry_hours": 168,
+                                        "quotas": { "default_bytes": null,
+                                                    "namespaces": { "team": "10GiB" } },
                                         "immutable_tags": [ { "repositories": "**",
                                                               "tags": "v*" } ] },
                           "tls": { "cert": "", "key": "", "client_ca": "" },
@@ -90,6 +94,11 @@ Options (flags override the config file, which overrides the defaults):
                       "tags" (a glob) in a repository matching "repositories"
                       (a grant pattern, default "**") cannot be moved to
                       another manifest or deleted once it exists (DENIED).
+                      registry.quotas (default none): bytes a namespace (the
+                      first path component of a repository name) may hold,
+                      each distinct blob counted once; a number, a size
+                      ("10GiB", "500MB") or null (unlimited). A push past it
+                      is DENIED; see GET /usage and `drydock usage`.
                       network "none": RUN steps get only lo; "host": the
                       host's network. Limits apply per RUN container (0:
                       none); the timeouts per build / per RUN step (0: none).
@@ -280,6 +289,14 @@ storage::TagRules immutable_tags(const config::RegistryConfig& r) {
   };
 }
 
+// registry.quotas as the store's limits.
+storage::QuotaLimits quota_limits(const config::QuotaConfig& q) {
+  storage::QuotaLimits out;
+  out.default_bytes = q.default_bytes;
+  for (const auto& [ns, limit] : q.namespaces) out.namespaces[ns] = limit;
+  return out;
+}
+
 // The build service's options from the config; its data under DATA/builder.
 builder::BuildServiceOptions builder_options(const config::Config& c) {
   const auto& b = c.builder;
@@ -320,6 +337,7 @@ int serve(const ServeFlags& flags) {
   storage::FsBlobStore blobs(data);
   storage::MetadataStore meta(data / "metadata.db");
   if (!c.registry.immutable_tags.empty()) meta.set_immutable_tags(immutable_tags(c.registry));
+  meta.set_quotas(quota_limits(c.registry.quotas));
   storage::UploadStore uploads(data / "uploads", blobs, meta);
   registry::Registry reg(
       blobs, meta, uploads,
@@ -374,6 +392,7 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       std::fputs(server::admin_usage(), stdout);
       std::fputs(server::fsck_usage(), stdout);
+      std::fputs(server::usage_command_usage(), stdout);
       return args.empty() ? 2 : 0;
     }
     if (args[0] == "serve") {
@@ -386,6 +405,7 @@ int main(int argc, char** argv) {
     }
     if (args[0] == "fsck") return server::run_fsck_command({args.begin() + 1, args.end()});
     if (args[0] == "build") return server::run_build_command({args.begin() + 1, args.end()});
+    if (args[0] == "usage") return server::run_usage_command({args.begin() + 1, args.end()});
     if (server::is_admin_command(args[0])) {
       return server::run_admin_command(args[0], {args.begin() + 1, args.end()});
     }

@@ -135,6 +135,8 @@ class Session : public std::enable_shared_from_this<Session> {
                                                                 std::optional<auth::Requirement> need);
   asio::awaitable<bool> handle_token(RequestParser& p, Exchange& ex, const registry::Query& query);
   std::string realm(const RequestParser& p) const;
+  // dispatch.cpp: GET /usage, bytes held per namespace and repository.
+  asio::awaitable<bool> handle_usage(RequestParser& p, Exchange& ex, const registry::Query& query);
   // build_routes.cpp: the build API (/builds).
   asio::awaitable<bool> handle_builds(RequestParser& p, Exchange& ex, std::string_view path,
                                       const registry::Query& query);
