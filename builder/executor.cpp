@@ -485,9 +485,13 @@ std::expected<BuildOutcome, BuildError> run_build(const BuildRequest& req, Build
   std::int64_t now = env.now != 0 ? env.now : static_cast<std::int64_t>(std::time(nullptr));
   auto done = commit_image(env.blobs, env.meta, img.image, img.layers, req.targets, now);
   if (!done) {
-    return std::unexpected(BuildError{
-        BuildErrc::kInternal, "commit image: " + std::string(storage::to_string(done.error())),
-        req.dockerfile_name, 0, ""});
+    std::string why(storage::to_string(done.error()));
+    if (done.error() == storage::StorageError::kQuotaExceeded) {
+      auto refused = check_image_quota(env.meta, img.image, img.layers, req.targets);
+      if (refused && *refused) why = (*refused)->message();
+    }
+    return std::unexpected(
+        BuildError{BuildErrc::kInternal, "commit image: " + why, req.dockerfile_name, 0, ""});
   }
   BuildOutcome out{done->manifest, done->config, done->manifest_json, to_json(img.image),
                    need->size()};

@@ -12,14 +12,13 @@ json descriptor(std::string_view media_type, const storage::Digest& d, std::uint
   return json{{"mediaType", media_type}, {"digest", d.str()}, {"size", size}};
 }
 
+// Config and layers, linked in one transaction (all or none).
 storage::Result<void> link_all(storage::MetadataStore& meta, std::string_view repo,
                                const storage::BlobInfo& config,
                                std::span<const LayerBlob> layers) {
-  if (auto r = meta.link_blob(repo, config); !r) return r;
-  for (const auto& l : layers) {
-    if (auto r = meta.link_blob(repo, storage::BlobInfo{l.digest, l.size}); !r) return r;
-  }
-  return {};
+  std::vector<storage::BlobInfo> blobs{config};
+  for (const auto& l : layers) blobs.push_back(storage::BlobInfo{l.digest, l.size});
+  return meta.link_blobs(repo, blobs);
 }
 
 }  // namespace
@@ -35,6 +34,24 @@ std::string image_manifest_json(std::string_view config_json, const storage::Dig
   return m.dump();
 }
 
+storage::Result<std::optional<storage::QuotaRefusal>> check_image_quota(
+    const storage::MetadataStore& meta, const ImageConfig& config,
+    std::span<const LayerBlob> layers, std::span<const ImageTarget> targets) {
+  // The config and manifest bytes are deterministic: their digests and
+  // sizes without storing them.
+  std::string config_json = to_json(config);
+  storage::Digest config_digest = storage::digest_of(config_json);
+  std::string manifest_json = image_manifest_json(config_json, config_digest, layers);
+  std::vector<storage::BlobInfo> blobs{{config_digest, config_json.size()},
+                                       {storage::digest_of(manifest_json), manifest_json.size()}};
+  for (const auto& l : layers) blobs.push_back(storage::BlobInfo{l.digest, l.size});
+  for (const auto& t : targets) {
+    auto refused = meta.quota_check(t.repository, blobs);
+    if (!refused || *refused) return refused;
+  }
+  return std::optional<storage::QuotaRefusal>();
+}
+
 storage::Result<CommittedImage> commit_image(storage::BlobStore& blobs,
                                              storage::MetadataStore& meta,
                                              const ImageConfig& config,
@@ -45,6 +62,11 @@ storage::Result<CommittedImage> commit_image(storage::BlobStore& blobs,
     auto info = blobs.stat(l.digest);
     if (!info) return std::unexpected(info.error());
     if (info->size != l.size) return std::unexpected(storage::StorageError::kSizeMismatch);
+  }
+  if (!meta.quotas().empty()) {
+    auto refused = check_image_quota(meta, config, layers, targets);
+    if (!refused) return std::unexpected(refused.error());
+    if (*refused) return std::unexpected(storage::StorageError::kQuotaExceeded);
   }
   std::string config_json = to_json(config);
   auto config_info = blobs.put(config_json, storage::digest_of(config_json));
@@ -77,6 +99,7 @@ storage::Result<CommittedImage> commit_image(storage::BlobStore& blobs,
     if (!put) return std::unexpected(put.error());
     if (!put->missing.empty()) return std::unexpected(storage::StorageError::kMissingReference);
     if (put->immutable_rule) return std::unexpected(storage::StorageError::kImmutable);
+    if (put->quota) return std::unexpected(storage::StorageError::kQuotaExceeded);
   }
   return out;
 }

@@ -46,10 +46,19 @@ struct CommittedImage {
 std::string image_manifest_json(std::string_view config_json, const storage::Digest& config,
                                 std::span<const LayerBlob> layers);
 
+// What commit_image would be refused for by a target namespace's quota (the
+// first such target), counting config, layers and the manifest's own bytes;
+// nullopt if it fits. Read-only: commit_image checks again as it links.
+storage::Result<std::optional<storage::QuotaRefusal>> check_image_quota(
+    const storage::MetadataStore& meta, const ImageConfig& config,
+    std::span<const LayerBlob> layers, std::span<const ImageTarget> targets);
+
 // Stores the config and manifest blobs, links config and layers to every
 // target repository and records the manifest there, tagged. Layers must
 // already be in `blobs` (kNotFound otherwise, nothing recorded). `now` is
-// the manifest's creation time.
+// the manifest's creation time. kQuotaExceeded, before anything is stored
+// or linked, if a target's namespace cannot hold the image (see
+// check_image_quota for why); linking each target is all or nothing.
 storage::Result<CommittedImage> commit_image(storage::BlobStore& blobs,
                                              storage::MetadataStore& meta,
                                              const ImageConfig& config,

@@ -149,18 +149,31 @@ Res<void> pull_blob(BuildEnv& env, ImageFetcher& fetcher, const UpstreamImage& i
   return {};
 }
 
+// Why linking `blobs` into `repo` was refused (its namespace's quota; the
+// "upstream" namespace is one like any other).
+Res<void> quota_error(BuildEnv& env, const std::string& repo,
+                      std::span<const storage::BlobInfo> blobs) {
+  auto why = env.meta.quota_check(repo, blobs);
+  if (why && *why) return std::unexpected((*why)->message());
+  return std::unexpected(std::string(storage::to_string(storage::StorageError::kQuotaExceeded)));
+}
+
 Res<void> store_manifest(BuildEnv& env, const std::string& repo, const Manifest& m,
                          const std::vector<storage::ManifestRef>& refs,
                          std::optional<std::string_view> tag) {
   auto put = env.blobs.put(m.bytes, m.digest);
   if (!put)
     return std::unexpected("store manifest: " + std::string(storage::to_string(put.error())));
+  std::vector<storage::BlobInfo> blobs;
   for (const auto& r : refs) {
     if (r.kind != storage::RefKind::kBlob) continue;
     auto st = env.blobs.stat(r.digest);
     if (!st) return std::unexpected("stat " + r.digest.str());
-    if (auto l = env.meta.link_blob(repo, *st); !l)
-      return std::unexpected("link " + r.digest.str());
+    blobs.push_back(*st);
+  }
+  if (auto l = env.meta.link_blobs(repo, blobs); !l) {
+    if (l.error() == storage::StorageError::kQuotaExceeded) return quota_error(env, repo, blobs);
+    return std::unexpected("link: " + std::string(storage::to_string(l.error())));
   }
   std::string artifact = m.doc.value("artifactType", "");
   if (artifact.empty() && m.doc.contains("config") && m.doc["config"].is_object()) {
@@ -174,6 +187,7 @@ Res<void> store_manifest(BuildEnv& env, const std::string& repo, const Manifest&
   if (!r) return std::unexpected("record manifest: " + std::string(storage::to_string(r.error())));
   if (!r->missing.empty())
     return std::unexpected("record manifest: missing " + r->missing[0].str());
+  if (r->quota) return std::unexpected(r->quota->message());
   return {};
 }
 
@@ -189,6 +203,12 @@ Res<void> pull_manifest_content(BuildEnv& env, ImageFetcher& fetcher, const Upst
     auto d = descriptor(l, what);
     if (!d) return std::unexpected(d.error());
     blobs.push_back(*d);
+  }
+  // Refused before downloading anything when the image cannot fit.
+  std::vector<storage::BlobInfo> infos{{m.digest, m.bytes.size()}};
+  for (const auto& b : blobs) infos.push_back(storage::BlobInfo{b.digest, b.size});
+  if (auto why = env.meta.quota_check(repo, infos); why && *why) {
+    return std::unexpected(what + ": " + (*why)->message());
   }
   std::vector<storage::ManifestRef> refs;
   for (const auto& b : blobs) {

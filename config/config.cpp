@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <map>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -73,11 +75,49 @@ void read_immutable_tags(const std::filesystem::path& file, const json& list,
   }
 }
 
+// A quota: null (unlimited), a number of bytes, or a size with a unit.
+std::optional<std::uint64_t> read_quota(const std::filesystem::path& file, const json& v,
+                                        const std::string& key) {
+  if (v.is_null()) return std::nullopt;
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_string()) {
+    if (auto bytes = parse_byte_size(v.get<std::string>())) return bytes;
+  }
+  fail(file, key + " must be null, a number of bytes or a size such as \"10GiB\"");
+}
+
+// A namespace is one repository path component: [a-z0-9] runs joined by
+// '.', '_' or '-' (distribution-spec name grammar, without '/').
+bool valid_namespace(std::string_view ns) {
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (ns.empty() || !alnum(ns.front()) || !alnum(ns.back())) return false;
+  return std::all_of(ns.begin(), ns.end(),
+                     [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
+void read_quotas(const std::filesystem::path& file, const json& q, QuotaConfig& out) {
+  check_keys(file, q, "registry.quotas.", {"default_bytes", "namespaces"});
+  if (q.contains("default_bytes")) {
+    out.default_bytes = read_quota(file, q["default_bytes"], "registry.quotas.default_bytes");
+  }
+  if (!q.contains("namespaces")) return;
+  const json& list = q["namespaces"];
+  if (!list.is_object()) fail(file, "registry.quotas.namespaces must be an object");
+  for (const auto& [ns, v] : list.items()) {
+    if (!valid_namespace(ns)) {
+      fail(file, "registry.quotas.namespaces: \"" + ns +
+                     "\" is not a namespace (one path component: [a-z0-9._-])");
+    }
+    out.namespaces[ns] = read_quota(file, v, "registry.quotas.namespaces." + ns);
+  }
+}
+
 void read_registry(const std::filesystem::path& file, const json& r, RegistryConfig& out) {
   check_keys(file, r, "registry.",
              {"max_manifest_bytes", "chunk_min_length", "upload_expiry_hours", "immutable_tags",
-              "max_import_bytes"});
+              "max_import_bytes", "quotas"});
   if (r.contains("immutable_tags")) read_immutable_tags(file, r["immutable_tags"], out.immutable_tags);
+  if (r.contains("quotas")) read_quotas(file, r["quotas"], out.quotas);
   read(file, r, "max_manifest_bytes", out.max_manifest_bytes);
   read(file, r, "chunk_min_length", out.chunk_min_length);
   read(file, r, "max_import_bytes", out.max_import_bytes);
@@ -248,6 +288,46 @@ Config load_file(const std::filesystem::path& file, Config base) {
   if (doc.contains("auth")) read_auth(file, doc["auth"], base.auth);
   if (doc.contains("builder")) read_builder(file, doc["builder"], base.builder);
   return base;
+}
+
+std::optional<std::uint64_t> parse_byte_size(std::string_view text) {
+  std::size_t i = 0;
+  std::uint64_t whole = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    if (whole > (UINT64_MAX - 9) / 10) return std::nullopt;
+    whole = whole * 10 + static_cast<std::uint64_t>(text[i++] - '0');
+  }
+  if (i == 0) return std::nullopt;
+  std::string fraction;
+  if (i < text.size() && text[i] == '.') {
+    for (++i; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
+      fraction += text[i];
+    }
+    if (fraction.empty() || fraction.size() > 6) return std::nullopt;
+  }
+  if (i < text.size() && text[i] == ' ') ++i;
+  std::string unit;
+  for (; i < text.size(); ++i) unit += static_cast<char>(std::tolower(static_cast<unsigned char>(text[i])));
+  static const std::map<std::string, std::uint64_t> kUnits = {
+      {"", 1},           {"b", 1},
+      {"kb", 1000},      {"mb", 1000'000},           {"gb", 1000'000'000},
+      {"tb", 1000'000'000'000},
+      {"k", 1ULL << 10}, {"kib", 1ULL << 10},       {"m", 1ULL << 20},
+      {"mib", 1ULL << 20}, {"g", 1ULL << 30},       {"gib", 1ULL << 30},
+      {"t", 1ULL << 40}, {"tib", 1ULL << 40}};
+  auto found = kUnits.find(unit);
+  if (found == kUnits.end()) return std::nullopt;
+  std::uint64_t scale = found->second;
+  if (!fraction.empty() && scale == 1) return std::nullopt;  // no fractions of a byte
+  if (whole > UINT64_MAX / scale) return std::nullopt;
+  std::uint64_t bytes = whole * scale;
+  std::uint64_t denominator = 1;
+  for (std::size_t k = 0; k < fraction.size(); ++k) denominator *= 10;
+  std::uint64_t numerator = fraction.empty() ? 0 : std::stoull(fraction);
+  // scale <= 2^40 and numerator < 10^6: the product fits.
+  std::uint64_t extra = numerator * scale / denominator;
+  if (bytes > UINT64_MAX - extra) return std::nullopt;
+  return bytes + extra;
 }
 
 void apply_listen(ServerConfig& s, const std::string& host_port) {

@@ -31,8 +31,17 @@ struct ImmutableTagRule {
   std::string tags;
 };
 
+// Bytes each namespace (a repository name's first path component) may hold,
+// each distinct blob counted once. A namespace listed has its own limit
+// (nullopt: unlimited); the others have default_bytes (nullopt: unlimited).
+struct QuotaConfig {
+  std::optional<std::uint64_t> default_bytes;
+  std::map<std::string, std::optional<std::uint64_t>> namespaces;
+};
+
 struct RegistryConfig {
   std::vector<ImmutableTagRule> immutable_tags;
+  QuotaConfig quotas;
   std::size_t max_manifest_bytes = 4 * 1024 * 1024;
   std::uint64_t chunk_min_length = 0;  // advertised as OCI-Chunk-Min-Length if > 0
   unsigned upload_expiry_hours = 168;  // abandoned upload sessions go after this; 0: never
@@ -163,7 +172,9 @@ struct Config {
 //                   "body_timeout_seconds": 300, "header_limit_bytes": 16384,
 //                   "shutdown_grace_seconds": 30, "access_log": true },
 //     "registry": { "max_manifest_bytes": 4194304, "chunk_min_length": 0,
-//                   "upload_expiry_hours": 168, "max_import_bytes": 17179869184 },
+//                   "upload_expiry_hours": 168, "max_import_bytes": 17179869184,
+//                   "quotas": { "default_bytes": null,
+//                               "namespaces": { "team": "10GiB", "ci": 5000000000 } } },
 //     "gc":       { "interval_minutes": 360, "grace_seconds": 3600,
 //                   "untagged_retention_hours": null,
 //                   "retention": [ { "repositories": "team/**", "keep_last": 10,
@@ -188,6 +199,12 @@ Config load_file(const std::filesystem::path& file, Config base = {});
 // Checks what no single key can: TLS cert and key come together, a client CA
 // needs TLS. Throws std::runtime_error.
 void validate(const Config& c);
+
+// Parses a byte size: a non-negative integer, optionally followed by a
+// unit: B, KB/MB/GB/TB (powers of 1000), KiB/MiB/GiB/TiB or K/M/G/T (powers
+// of 1024); case-insensitive, a space allowed, a decimal fraction allowed
+// with a unit ("1.5GiB"). nullopt if malformed or too large.
+std::optional<std::uint64_t> parse_byte_size(std::string_view text);
 
 // Parses "HOST:PORT", "[v6]:PORT" or ":PORT" into the server config.
 // Throws std::runtime_error on a malformed value.

@@ -318,6 +318,29 @@ std::expected<void, Error> resolve_names(Plan& plan, const ImportOptions& o) {
   return {};
 }
 
+// Every repository's namespace quota, for all it would receive at once
+// (the links are checked again, one by one, as they are made).
+std::expected<void, Error> check_quotas(const Plan& plan, const storage::MetadataStore& meta) {
+  std::map<std::string, std::vector<storage::BlobInfo>> by_repo;
+  for (const auto& img : plan.images) {
+    std::set<std::string> repos;
+    for (const auto& n : img.names) repos.insert(n.repository);
+    for (const auto& repo : repos) {
+      auto& list = by_repo[repo];
+      for (const auto& d : img.blobs) list.push_back({d, plan.blobs.at(d)->size});
+      for (const auto& m : img.manifests) list.push_back({m.digest, m.bytes.size()});
+    }
+  }
+  for (const auto& [repo, blobs] : by_repo) {
+    auto refused = meta.quota_check(repo, blobs);
+    if (!refused) return std::unexpected(storage_error(refused.error(), "checking " + repo));
+    if (*refused) {
+      return fail(ErrorCode::kDenied, (*refused)->message() + "; nothing was imported");
+    }
+  }
+  return {};
+}
+
 // Push rights and immutable tags, for every name, before anything is stored.
 std::expected<void, Error> check_targets(const Plan& plan, const storage::MetadataStore& meta,
                                          const ImportOptions& o) {
@@ -337,7 +360,7 @@ std::expected<void, Error> check_targets(const Plan& plan, const storage::Metada
       }
     }
   }
-  return {};
+  return check_quotas(plan, meta);
 }
 
 std::expected<void, Error> store_image(const PlannedImage& img, const Plan& plan,

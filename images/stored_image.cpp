@@ -180,6 +180,9 @@ Error storage_error(storage::StorageError e, std::string_view doing) {
   if (e == storage::StorageError::kNotFound) {
     return Error{ErrorCode::kBlobUnknown, std::string(doing) + ": not found", {}};
   }
+  if (e == storage::StorageError::kQuotaExceeded) {
+    return Error{ErrorCode::kDenied, std::string(doing) + ": namespace quota exceeded", {}};
+  }
   return Error{
       ErrorCode::kInternal, std::string(doing) + ": " + std::string(storage::to_string(e)), {}};
 }

@@ -141,6 +141,9 @@ Reply Registry::put_manifest(std::string_view name, std::string_view ref, const 
   if (!parsed) return error_reply(parsed.error());
 
   storage::BlobLease lease = blobs_.hold(target->digest);  // until its rows are committed
+  // Refused before the manifest's bytes are stored when they cannot fit;
+  // put_manifest checks again in its transaction.
+  if (auto refused = quota_precheck(name, target->digest, body.size())) return std::move(*refused);
   auto stored = blobs_.put(body, target->digest);
   if (!stored) return storage_failure(stored.error());
   storage::ManifestRecord rec{
@@ -149,6 +152,7 @@ Reply Registry::put_manifest(std::string_view name, std::string_view ref, const 
   auto put = meta_.put_manifest(rec, parsed->refs, target->tag);
   if (!put) return storage_failure(put.error());
   if (!put->missing.empty()) return missing_references(put->missing);
+  if (put->quota) return quota_exceeded(*put->quota);
   if (put->immutable_rule) {
     return error_reply(ErrorCode::kDenied, "tag " + std::string(*target->tag) + " of " +
                                                std::string(name) + " is immutable (" +

@@ -66,6 +66,10 @@ class Registry {
   // it accepts (the caller's pull rights), paginated over that filtered list.
   using Visible = std::function<bool(std::string_view repository)>;
   Reply catalog(const Query& q, const Visible& visible = {}) const;
+  // GET /usage[?namespace=NS]: bytes held per namespace (with its limit) and
+  // per repository, as JSON. With `visible`, only the repositories it
+  // accepts, and the namespaces of those.
+  Reply usage(const Query& q, const Visible& visible = {}) const;
   // GET /v2/<name>/tags/list?n=&last=
   Reply tags(std::string_view name, const Query& q) const;
   // GET|HEAD /v2/<name>/manifests/<ref>
@@ -115,6 +119,10 @@ class Registry {
   std::optional<Reply> check_upload(std::string_view name, std::string_view id,
                                     storage::UploadStatus& out) const;
   Reply complete_upload(const UploadWrite& w);
+  // 403 if a blob of `size` bytes would take `name`'s namespace over its
+  // quota (unless the namespace holds `digest` already).
+  std::optional<Reply> quota_precheck(std::string_view name, const storage::Digest& digest,
+                                      std::uint64_t size) const;
   UploadStep continue_upload(std::string_view name, std::string_view id, const RequestInfo& r,
                              UploadWrite::Then then, storage::Digest digest);
   std::optional<Reply> try_mount(std::string_view name, const Query& q);

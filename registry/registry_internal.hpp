@@ -3,12 +3,14 @@
 // Helpers shared by the registry's handler files; not part of its interface.
 
 #include <cstdint>
+#include <span>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
 #include "registry/reply.hpp"
 #include "storage/error.hpp"
+#include "storage/metadata_store.hpp"
 
 namespace drydock::registry {
 
@@ -20,6 +22,13 @@ inline std::string json_text(const nlohmann::json& j) {
 
 // 500 INTERNAL_ERROR for a storage failure (already logged by storage/).
 Reply storage_failure(storage::StorageError e);
+
+// 403 DENIED for a link refused by a namespace's quota (usage.cpp).
+Reply quota_exceeded(const storage::QuotaRefusal& r);
+// The same after a link_blob(s) answered kQuotaExceeded: the figures are
+// read again for the message.
+Reply quota_refused(const storage::MetadataStore& meta, std::string_view repository,
+                    std::span<const storage::BlobInfo> blobs);
 
 inline std::string blob_location(std::string_view name, std::string_view digest) {
   return "/v2/" + std::string(name) + "/blobs/" + std::string(digest);

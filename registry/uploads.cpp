@@ -87,7 +87,11 @@ std::optional<Reply> Registry::try_mount(std::string_view name, const Query& q) 
   storage::BlobLease lease = blobs_.hold(*digest);  // until the new link is committed
   auto size = meta_.linked_blob_size(*from, *digest);
   if (!size || !*size) return std::nullopt;
-  auto linked = meta_.link_blob(name, storage::BlobInfo{*digest, **size});
+  storage::BlobInfo blob{*digest, **size};
+  auto linked = meta_.link_blob(name, blob);
+  if (!linked && linked.error() == storage::StorageError::kQuotaExceeded) {
+    return quota_refused(meta_, name, std::span<const storage::BlobInfo>(&blob, 1));
+  }
   if (!linked) return storage_failure(linked.error());
   Reply r;
   r.status = 201;
@@ -106,6 +110,10 @@ UploadStep Registry::begin_post(std::string_view name, const Query& q, const Req
     auto d = parse_client_digest(*text);
     if (!d) return error_reply(d.error());
     digest = *d;
+  }
+  // A monolithic upload declares its size: refuse before the body comes.
+  if (digest && r.content_length) {
+    if (auto refused = quota_precheck(name, *digest, *r.content_length)) return std::move(*refused);
   }
   auto session = uploads_.create(name);
   if (!session) return storage_failure(session.error());
@@ -149,6 +157,16 @@ UploadStep Registry::continue_upload(std::string_view name, std::string_view id,
   if (auto bad = check_upload(name, id, status)) return std::move(*bad);
   auto expected = expected_body(r, status.size);
   if (!expected) return out_of_order(name, id, status.size);
+  // The final PUT names the digest: refuse before its body is read when the
+  // blob (what arrived plus what the body declares) cannot fit. A PATCH is
+  // not checked: until the digest is known the blob may be one the
+  // namespace holds already, which costs nothing.
+  if (then == UploadWrite::Then::kComplete) {
+    if (auto refused = quota_precheck(name, digest, status.size + expected->value_or(0))) {
+      (void)uploads_.cancel(id);
+      return std::move(*refused);
+    }
+  }
   return UploadWrite{std::string(name), std::string(id), status.size, status.size, *expected, then,
                      std::move(digest)};
 }
@@ -182,8 +200,25 @@ Reply Registry::finish_upload_write(const UploadWrite& w) {
 
 void Registry::abandon_upload_write(const UploadWrite& w) { uploads_.release(w.id); }
 
+// A refused upload is cancelled: its bytes could only ever be refused again,
+// and the client starts over (as docker does) once there is room.
+std::optional<Reply> Registry::quota_precheck(std::string_view name, const storage::Digest& digest,
+                                              std::uint64_t size) const {
+  storage::BlobInfo blob{digest, size};
+  auto refused = meta_.quota_check(name, std::span<const storage::BlobInfo>(&blob, 1));
+  if (!refused) return storage_failure(refused.error());
+  if (*refused) return quota_exceeded(**refused);
+  return std::nullopt;
+}
+
 Reply Registry::complete_upload(const UploadWrite& w) {
   storage::BlobLease lease = blobs_.hold(w.digest);  // from publishing until linked
+  // Checked again before the blob is published (the body may have been
+  // chunked, and other pushes went on meanwhile).
+  if (auto refused = quota_precheck(w.repository, w.digest, w.offset)) {
+    (void)uploads_.cancel(w.id);
+    return std::move(*refused);
+  }
   auto blob = uploads_.complete(w.id, w.digest);
   if (!blob) {
     if (blob.error() == storage::StorageError::kDigestMismatch) {
@@ -192,7 +227,12 @@ Reply Registry::complete_upload(const UploadWrite& w) {
     }
     return from_storage(blob.error(), w);
   }
+  // The authoritative check: a refused blob stays in the store unlinked,
+  // for GC to reclaim.
   auto linked = meta_.link_blob(w.repository, *blob);
+  if (!linked && linked.error() == storage::StorageError::kQuotaExceeded) {
+    return quota_refused(meta_, w.repository, std::span<const storage::BlobInfo>(&*blob, 1));
+  }
   if (!linked) return storage_failure(linked.error());
   Reply r;
   r.status = 201;

@@ -164,6 +164,7 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
   auto query = registry::Query::parse(target->raw_query);
   if (ctx_.auth != nullptr && target->path == "/token") co_return co_await handle_token(p, ex, query);
   if (target->path.starts_with("/admin/")) co_return co_await handle_admin(p, ex, target->path, query);
+  if (target->path == "/usage") co_return co_await handle_usage(p, ex, query);
   if (target->path == "/builds" || target->path.starts_with("/builds/")) {
     co_return co_await handle_builds(p, ex, target->path, query);
   }
@@ -216,6 +217,33 @@ asio::awaitable<bool> Session::dispatch(RequestParser& p, Exchange& ex) {
   if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
   Call call{verb, ex.head, route, query, info, who};
   co_return co_await write_reply(co_await answer(ctx_, call), ex);
+}
+
+// GET /usage: with auth on, any caller (as for the catalog); admins see
+// every namespace, others the repositories they may pull and their
+// namespaces.
+asio::awaitable<bool> Session::handle_usage(RequestParser& p, Exchange& ex,
+                                            const registry::Query& query) {
+  auth::Principal who;
+  if (ctx_.auth != nullptr) {
+    std::optional<auth::Requirement> need = auth::Requirement{auth::Resource::kCatalog, {}, {}};
+    std::optional<auth::Principal> allowed = co_await authorize_for(p, ex, need);
+    if (!allowed) co_return ex.keep_alive;
+    who = std::move(*allowed);
+  }
+  if (!co_await drain_body(p, kIgnoredBodyLimit)) ex.keep_alive = false;
+  auto verb = p.get().method();
+  if (verb != http::verb::get && verb != http::verb::head) {
+    co_return co_await write_reply(method_not_allowed(), ex);
+  }
+  registry::Registry::Visible visible;
+  if (ctx_.auth != nullptr && !who.admin) {
+    visible = [&](std::string_view repo) {
+      return ctx_.auth->allowed(who, repo).has(auth::Action::kPull);
+    };
+  }
+  Reply reply = co_await run_blocking(ctx_.workers, [&] { return ctx_.registry.usage(query, visible); });
+  co_return co_await write_reply(std::move(reply), ex);
 }
 
 asio::awaitable<bool> Session::handle_manifest_put(RequestParser& p, Exchange& ex, std::string name,

@@ -26,6 +26,7 @@
 #include "server/gc_cli.hpp"
 #include "server/gc_service.hpp"
 #include "server/image_cli.hpp"
+#include "server/usage_cli.hpp"
 #include "server/registry_fetcher.hpp"
 #include "server/server.hpp"
 #include "storage/blob_store.hpp"
@@ -45,6 +46,7 @@ Usage:
   drydock build [options] DIR build DIR's Dockerfile on a server, follow the log
   drydock image COMMAND       export, import, ls, inspect, rm images on a server
   drydock fsck [options]      check (and --repair) a data directory's integrity
+  drydock usage [NAMESPACE]   bytes held per namespace (and its quota) and repository
   drydock --help              this text
   drydock serve --help        the server's options
 
@@ -74,6 +76,8 @@ Options (flags override the config file, which overrides the defaults):
                                         "chunk_min_length": 0,
                                         "upload_expiry_hours": 168,
                                         "max_import_bytes": 17179869184,
+                                        "quotas": { "default_bytes": null,
+                                                    "namespaces": { "team": "10GiB" } },
                                         "immutable_tags": [ { "repositories": "**",
                                                               "tags": "v*" } ] },
                           "tls": { "cert": "", "key": "", "client_ca": "" },
@@ -110,6 +114,11 @@ Options (flags override the config file, which overrides the defaults):
                       (default none): per repository pattern, tags kept are
                       the keep_last newest, those matching keep_tags (regex)
                       and those pushed within keep_days; the rest go.
+                      registry.quotas (default none): bytes a namespace (the
+                      first path component of a repository name) may hold,
+                      each distinct blob counted once; a number, a size
+                      ("10GiB", "500MB") or null (unlimited). A push past it
+                      is DENIED; see GET /usage and `drydock usage`.
                       network "none": RUN steps get only lo; "host": the
                       host's network. Limits apply per RUN container (0:
                       none); the timeouts per build / per RUN step (0: none).
@@ -300,6 +309,14 @@ storage::TagRules immutable_tags(const config::RegistryConfig& r) {
   };
 }
 
+// registry.quotas as the store's limits.
+storage::QuotaLimits quota_limits(const config::QuotaConfig& q) {
+  storage::QuotaLimits out;
+  out.default_bytes = q.default_bytes;
+  for (const auto& [ns, limit] : q.namespaces) out.namespaces[ns] = limit;
+  return out;
+}
+
 // The build service's options from the config; its data under DATA/builder.
 builder::BuildServiceOptions builder_options(const config::Config& c) {
   const auto& b = c.builder;
@@ -340,6 +357,7 @@ int serve(const ServeFlags& flags) {
   storage::FsBlobStore blobs(data);
   storage::MetadataStore meta(data / "metadata.db");
   if (!c.registry.immutable_tags.empty()) meta.set_immutable_tags(immutable_tags(c.registry));
+  meta.set_quotas(quota_limits(c.registry.quotas));
   storage::UploadStore uploads(data / "uploads", blobs, meta);
   registry::Registry reg(
       blobs, meta, uploads,
@@ -403,6 +421,7 @@ int main(int argc, char** argv) {
       std::fputs(server::admin_usage(), stdout);
       std::fputs(server::fsck_usage(), stdout);
       std::fputs(server::gc_usage(), stdout);
+      std::fputs(server::usage_command_usage(), stdout);
       return args.empty() ? 2 : 0;
     }
     if (args[0] == "serve") {
@@ -419,6 +438,7 @@ int main(int argc, char** argv) {
     }
     if (args[0] == "build") return server::run_build_command({args.begin() + 1, args.end()});
     if (args[0] == "image") return server::run_image_command({args.begin() + 1, args.end()});
+    if (args[0] == "usage") return server::run_usage_command({args.begin() + 1, args.end()});
     if (server::is_admin_command(args[0])) {
       return server::run_admin_command(args[0], {args.begin() + 1, args.end()});
     }

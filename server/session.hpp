@@ -149,6 +149,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> handle_admin(RequestParser& p, Exchange& ex, std::string_view path,
                                      const registry::Query& query);
   std::string realm(const RequestParser& p) const;
+  // dispatch.cpp: GET /usage, bytes held per namespace and repository.
+  asio::awaitable<bool> handle_usage(RequestParser& p, Exchange& ex, const registry::Query& query);
   // build_routes.cpp: the build API (/builds).
   asio::awaitable<bool> handle_builds(RequestParser& p, Exchange& ex, std::string_view path,
                                       const registry::Query& query);

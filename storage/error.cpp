@@ -22,6 +22,8 @@ std::string_view to_string(StorageError e) {
       return "too large";
     case StorageError::kImmutable:
       return "the tag is immutable (registry.immutable_tags)";
+    case StorageError::kQuotaExceeded:
+      return "the namespace's quota is exceeded (registry.quotas)";
   }
   return "unknown storage error";
 }

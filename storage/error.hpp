@@ -17,6 +17,7 @@ enum class StorageError {
   kDatabase,          // SQLite failed (message was logged)
   kTooLarge,          // content exceeds a configured limit
   kImmutable,         // the change would move or remove an immutable tag
+  kQuotaExceeded,     // the link would take a namespace over its quota
 };
 
 std::string_view to_string(StorageError e);

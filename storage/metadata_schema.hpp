@@ -15,7 +15,79 @@ namespace drydock::storage::metadata_sql {
 // Digests are stored as "sha256:<hex>" text. Text compares with the default
 // BINARY collation, i.e. byte order, which is what the distribution spec's
 // pagination (`last`, `n`) wants for tags and repositories.
-constexpr std::array<std::string_view, 2> kMigrations = {
+// Quota accounting (step 3): what each namespace and repository holds, kept
+// by triggers on repo_blobs so that every writer of links (pushes, builds,
+// deletes, fsck --repair, GC) keeps it exact in the same transaction.
+// namespace_blobs: the distinct blobs of a namespace and how many of its
+// repositories link each; namespace_usage and repo_usage: their sums. A
+// namespace is its repositories' first path component.
+#define DRYDOCK_NAMESPACE_OF(name) \
+  "CASE WHEN instr(" name ", '/') > 0 THEN substr(" name ", 1, instr(" name ", '/') - 1)" \
+  " ELSE " name " END"
+#define DRYDOCK_NAMESPACE_OF_REPO(id) \
+  "(SELECT " DRYDOCK_NAMESPACE_OF("name") " FROM repositories WHERE id = " id ")"
+constexpr std::string_view kQuotaAccountingMigration =
+    "CREATE TABLE namespace_blobs ("
+    "  namespace TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,"
+    "  links INTEGER NOT NULL, PRIMARY KEY (namespace, digest)) WITHOUT ROWID;"
+    "CREATE TABLE namespace_usage ("
+    "  namespace TEXT PRIMARY KEY, bytes INTEGER NOT NULL, blobs INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE repo_usage ("
+    "  repo_id INTEGER PRIMARY KEY, bytes INTEGER NOT NULL, blobs INTEGER NOT NULL);"
+    // What the database already holds.
+    "INSERT INTO namespace_blobs(namespace, digest, size, links)"
+    "  SELECT " DRYDOCK_NAMESPACE_OF("r.name") ", b.digest, max(b.size), count(*)"
+    "  FROM repo_blobs b JOIN repositories r ON r.id = b.repo_id GROUP BY 1, 2;"
+    "INSERT INTO namespace_usage(namespace, bytes, blobs)"
+    "  SELECT namespace, sum(size), count(*) FROM namespace_blobs GROUP BY namespace;"
+    "INSERT INTO repo_usage(repo_id, bytes, blobs)"
+    "  SELECT repo_id, sum(size), count(*) FROM repo_blobs GROUP BY repo_id;"
+    // A new link: counted in its repository, and in its namespace unless
+    // another repository of the namespace links the digest already.
+    "CREATE TRIGGER repo_blobs_usage_insert AFTER INSERT ON repo_blobs BEGIN"
+    "  INSERT INTO repo_usage(repo_id, bytes, blobs) VALUES (NEW.repo_id, NEW.size, 1)"
+    "    ON CONFLICT(repo_id) DO UPDATE SET bytes = bytes + excluded.bytes, blobs = blobs + 1;"
+    "  INSERT INTO namespace_usage(namespace, bytes, blobs)"
+    "    SELECT " DRYDOCK_NAMESPACE_OF_REPO("NEW.repo_id") ", NEW.size, 1"
+    "    WHERE NOT EXISTS (SELECT 1 FROM namespace_blobs WHERE digest = NEW.digest"
+    "      AND namespace = " DRYDOCK_NAMESPACE_OF_REPO("NEW.repo_id") ")"
+    "    ON CONFLICT(namespace) DO UPDATE SET bytes = bytes + excluded.bytes, blobs = blobs + 1;"
+    "  INSERT INTO namespace_blobs(namespace, digest, size, links)"
+    "    SELECT " DRYDOCK_NAMESPACE_OF_REPO("NEW.repo_id") ", NEW.digest, NEW.size, 1 WHERE 1"
+    "    ON CONFLICT(namespace, digest) DO UPDATE SET links = links + 1;"
+    "END;"
+    // A removed link: uncounted; the namespace's copy goes with its last link.
+    "CREATE TRIGGER repo_blobs_usage_delete AFTER DELETE ON repo_blobs BEGIN"
+    "  UPDATE repo_usage SET bytes = bytes - OLD.size, blobs = blobs - 1"
+    "    WHERE repo_id = OLD.repo_id;"
+    "  DELETE FROM repo_usage WHERE repo_id = OLD.repo_id AND blobs <= 0;"
+    "  UPDATE namespace_blobs SET links = links - 1 WHERE digest = OLD.digest"
+    "    AND namespace = " DRYDOCK_NAMESPACE_OF_REPO("OLD.repo_id") ";"
+    "  UPDATE namespace_usage SET bytes = bytes - (SELECT size FROM namespace_blobs"
+    "      WHERE namespace = namespace_usage.namespace AND digest = OLD.digest), blobs = blobs - 1"
+    "    WHERE namespace = " DRYDOCK_NAMESPACE_OF_REPO("OLD.repo_id") " AND EXISTS (SELECT 1"
+    "      FROM namespace_blobs WHERE namespace = namespace_usage.namespace"
+    "      AND digest = OLD.digest AND links <= 0);"
+    "  DELETE FROM namespace_blobs WHERE digest = OLD.digest AND links <= 0"
+    "    AND namespace = " DRYDOCK_NAMESPACE_OF_REPO("OLD.repo_id") ";"
+    "  DELETE FROM namespace_usage WHERE blobs <= 0"
+    "    AND namespace = " DRYDOCK_NAMESPACE_OF_REPO("OLD.repo_id") ";"
+    "END;"
+    // A link whose size changed (a re-link upserts it): the new size counts.
+    "CREATE TRIGGER repo_blobs_usage_resize AFTER UPDATE OF size ON repo_blobs"
+    "  WHEN OLD.size != NEW.size BEGIN"
+    "  UPDATE repo_usage SET bytes = bytes - OLD.size + NEW.size WHERE repo_id = NEW.repo_id;"
+    "  UPDATE namespace_usage SET bytes = bytes + NEW.size - (SELECT size FROM namespace_blobs"
+    "      WHERE namespace = namespace_usage.namespace AND digest = NEW.digest)"
+    "    WHERE namespace = " DRYDOCK_NAMESPACE_OF_REPO("NEW.repo_id") ";"
+    "  UPDATE namespace_blobs SET size = NEW.size WHERE digest = NEW.digest"
+    "    AND namespace = " DRYDOCK_NAMESPACE_OF_REPO("NEW.repo_id") ";"
+    "END;"
+    "CREATE TRIGGER repositories_usage_delete AFTER DELETE ON repositories BEGIN"
+    "  DELETE FROM repo_usage WHERE repo_id = OLD.id;"
+    "END;";
+
+constexpr std::array<std::string_view, 3> kMigrations = {
     R"sql(
 CREATE TABLE repositories (
   id   INTEGER PRIMARY KEY,
@@ -83,6 +155,7 @@ UPDATE tags SET updated = coalesce((SELECT m.created FROM manifests m
   WHERE m.repo_id = tags.repo_id AND m.digest = tags.digest), 0);
 CREATE INDEX repo_blobs_by_digest ON repo_blobs(digest);
 )sql",
+    kQuotaAccountingMigration,
 };
 
 // Every statement the store runs, prepared once per connection on first use.
@@ -134,6 +207,11 @@ enum Sql : std::size_t {
   kRepoDeleteRefs,
   kRepoDeleteManifests,
   kRepoDeleteLinks,
+  // Quotas and usage.
+  kQuotaBlobInNamespace,
+  kQuotaNamespaceUsed,
+  kUsageNamespaces,
+  kUsageRepositories,
   kSqlCount,
 };
 
@@ -223,9 +301,21 @@ constexpr std::array<std::string_view, kSqlCount> kSqlText = {
     "DELETE FROM manifest_refs WHERE repo_id = ?1",
     "DELETE FROM manifests WHERE repo_id = ?1",
     "DELETE FROM repo_blobs WHERE repo_id = ?1",
+    // Quotas and usage: ?1 a namespace ("" for every one where it says so).
+    "SELECT 1 FROM namespace_blobs WHERE namespace = ?1 AND digest = ?2",
+    "SELECT bytes FROM namespace_usage WHERE namespace = ?1",
+    "SELECT namespace, bytes, blobs FROM namespace_usage WHERE ?1 = '' OR namespace = ?1"
+    " ORDER BY namespace",
+    // The repositories of a namespace are a range of the name index:
+    // "ns" itself and "ns/" up to "ns0" ('0' follows '/').
+    "SELECT r.name, u.bytes, u.blobs FROM repo_usage u JOIN repositories r ON r.id = u.repo_id"
+    " WHERE ?1 = '' OR r.name = ?1 OR (r.name >= ?1 || '/' AND r.name < ?1 || '0')"
+    " ORDER BY r.name",
 };
 
 #undef DRYDOCK_REPO_HAS_CONTENT
+#undef DRYDOCK_NAMESPACE_OF
+#undef DRYDOCK_NAMESPACE_OF_REPO
 #undef DRYDOCK_MANIFEST_COLUMNS
 
 }  // namespace drydock::storage::metadata_sql

@@ -14,6 +14,7 @@
 #include "storage/blob_store.hpp"
 #include "storage/digest.hpp"
 #include "storage/error.hpp"
+#include "storage/quota.hpp"
 
 namespace drydock::storage {
 
@@ -45,6 +46,9 @@ struct PutManifestOutcome {
   // Set when the tag is immutable and points at another manifest: the rule
   // that says so. Nothing was written.
   std::optional<std::string> immutable_rule;
+  // Set when linking the manifest's bytes would take the namespace over its
+  // quota. Nothing was written.
+  std::optional<QuotaRefusal> quota;
 };
 
 // Which tags may not be moved or removed: the rule (for messages) that makes
@@ -126,7 +130,8 @@ class MetadataStore {
 
   // --- blob links (per-repository visibility) ----------------------------
   // Links a committed blob to a repository (creating the repository row).
-  // Idempotent.
+  // Idempotent. kQuotaExceeded (nothing written) if the blob is new to the
+  // repository's namespace and would take it over its quota.
   Result<void> link_blob(std::string_view repo, const BlobInfo& blob);
   // Size of the blob if it is linked to the repository, else nullopt.
   Result<std::optional<std::uint64_t>> linked_blob_size(std::string_view repo,
@@ -147,7 +152,8 @@ class MetadataStore {
   // In one transaction: checks every ref exists in the repository (blobs as
   // links, manifests as manifest rows), then inserts/updates the manifest row,
   // its references, links the manifest digest, and points `tag` (if given) at
-  // it. If refs are missing, writes nothing and reports them.
+  // it. If refs are missing, writes nothing and reports them; likewise if
+  // the manifest's bytes would take the namespace over its quota.
   Result<PutManifestOutcome> put_manifest(const ManifestRecord& m,
                                           std::span<const ManifestRef> refs,
                                           std::optional<std::string_view> tag);
@@ -187,6 +193,29 @@ class MetadataStore {
   std::optional<std::string> immutable_rule(std::string_view repo, std::string_view tag) const;
   // True if any repository links the blob.
   Result<bool> blob_linked_anywhere(const Digest& d) const;
+
+  // --- quotas and usage (storage/quota.hpp) ---------------------------------
+  // Usage is kept by triggers on the repo_blobs table, so any statement that
+  // adds or removes links (GC included) keeps it exact; nothing to call.
+  //
+  // The byte limits link_blob, link_blobs and put_manifest enforce, checked
+  // inside their write transaction. Set them before serving.
+  void set_quotas(QuotaLimits limits);
+  const QuotaLimits& quotas() const;
+  // Links all `blobs` to the repository in one transaction, or none of them
+  // (kQuotaExceeded if together they would take the namespace over its
+  // quota, counting each digest new to the namespace once).
+  Result<void> link_blobs(std::string_view repo, std::span<const BlobInfo> blobs);
+  // What linking `blobs` to `repo` would be refused for, if anything, as of
+  // now (read-only: for early checks and for the message after a refusal).
+  Result<std::optional<QuotaRefusal>> quota_check(std::string_view repo,
+                                                  std::span<const BlobInfo> blobs) const;
+  // Namespaces that hold blobs or have a configured limit, in byte order;
+  // only `ns` if given.
+  Result<std::vector<NamespaceUsage>> namespace_usage(std::string_view ns = {}) const;
+  // Repositories that hold blobs, in byte order; only those of namespace
+  // `ns` if given.
+  Result<std::vector<RepositoryUsage>> repository_usage(std::string_view ns = {}) const;
 
   // --- upload sessions -----------------------------------------------------
   Result<void> add_upload(const UploadRecord& u);

@@ -141,6 +141,27 @@ TEST_F(ExecBuild, AnImmutableTagRefusesTheCommitAndStays) {
   EXPECT_EQ(meta_->resolve_tag("test/out", "latest").value(), first->manifest);
 }
 
+TEST_F(ExecBuild, ABuildIntoAFullNamespaceFailsNamingTheQuota) {
+  context_file("a.txt", "one\n");
+  auto first = build("FROM scratch\nCOPY a.txt /\n");
+  ASSERT_TRUE(first) << first.error().to_string();
+  auto held = meta_->namespace_usage("test").value();
+  ASSERT_EQ(held.size(), 1u);
+  storage::QuotaLimits q;
+  q.namespaces["test"] = held[0].used;  // full
+  meta_->set_quotas(q);
+  // The same image again adds nothing: allowed.
+  ASSERT_TRUE(build("FROM scratch\nCOPY a.txt /\n"));
+  context_file("a.txt", "two\n");
+  auto second = build("FROM scratch\nCOPY a.txt /\n");
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().to_string().find("quota exceeded for namespace \"test\""),
+            std::string::npos)
+      << second.error().to_string();
+  EXPECT_EQ(meta_->resolve_tag("test/out", "latest").value(), first->manifest);
+  EXPECT_EQ(meta_->namespace_usage("test").value()[0].used, held[0].used);
+}
+
 TEST_F(ExecBuild, ArgsAndEnvExpandInCopyWorkdirAndEnv) {
   context_file("hello.txt", "hello\n");
   auto r = build(

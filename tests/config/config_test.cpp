@@ -79,6 +79,34 @@ TEST_F(ConfigFileTest, EveryKeyIsRead) {
   EXPECT_EQ(c.registry.immutable_tags[1].tags, "Stable");
 }
 
+TEST_F(ConfigFileTest, QuotasAreReadWithUnits) {
+  auto c = load_file(write(R"({"registry": {"quotas": {"default_bytes": "1.5 GiB",
+      "namespaces": {"team": "10GiB", "ci": 5000000000, "free": null, "small": "500mb",
+                     "k": "64K"}}}})"));
+  const auto& q = c.registry.quotas;
+  EXPECT_EQ(q.default_bytes, 3ULL << 29);
+  ASSERT_EQ(q.namespaces.size(), 5u);
+  EXPECT_EQ(q.namespaces.at("team"), 10ULL << 30);
+  EXPECT_EQ(q.namespaces.at("ci"), 5'000'000'000ULL);
+  EXPECT_EQ(q.namespaces.at("free"), std::nullopt);
+  EXPECT_EQ(q.namespaces.at("small"), 500'000'000ULL);
+  EXPECT_EQ(q.namespaces.at("k"), 65536u);
+  EXPECT_FALSE(load_file(write(R"({"registry": {}})")).registry.quotas.default_bytes);
+}
+
+TEST(ConfigByteSize, ParsesAndRefuses) {
+  EXPECT_EQ(config::parse_byte_size("0"), 0u);
+  EXPECT_EQ(config::parse_byte_size("123"), 123u);
+  EXPECT_EQ(config::parse_byte_size("2 KiB"), 2048u);
+  EXPECT_EQ(config::parse_byte_size("2kb"), 2000u);
+  EXPECT_EQ(config::parse_byte_size("1TiB"), 1ULL << 40);
+  EXPECT_EQ(config::parse_byte_size("0.5M"), 1ULL << 19);
+  for (const char* bad : {"", "GiB", "-1", "1.5", "1.5B", "10 XB", "1..5G", "1e9",
+                          "99999999999999999999", "20000000TiB", " 5"}) {
+    EXPECT_EQ(config::parse_byte_size(bad), std::nullopt) << bad;
+  }
+}
+
 TEST_F(ConfigFileTest, TlsAndAuthSectionsAreRead) {
   Config c = load_file(write(R"({
     "tls": {"cert": "/etc/d/cert.pem", "key": "/etc/d/key.pem", "client_ca": "/etc/d/ca.pem"},
@@ -230,6 +258,19 @@ TEST_F(ConfigFileTest, UnknownKeysAreErrorsNamingTheKey) {
                 .find("tag pattern"),
             std::string::npos);
   EXPECT_NE(error_of(R"({"registry": {"immutable_tags": {"tags": "v*"}}})").find("array"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"registry": {"quotas": {"default": 1}}})").find("registry.quotas.default"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"registry": {"quotas": {"namespaces": {"team/app": 1}}}})")
+                .find("not a namespace"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"registry": {"quotas": {"namespaces": {"team": "lots"}}}})")
+                .find("registry.quotas.namespaces.team"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"registry": {"quotas": {"default_bytes": -5}}})")
+                .find("registry.quotas.default_bytes"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"registry": {"quotas": {"namespaces": []}}})").find("object"),
             std::string::npos);
 }
 

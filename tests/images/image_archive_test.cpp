@@ -335,6 +335,18 @@ TEST_F(BadImports, AreRefusedAndChangeNothing) {
   expect_refused(make_tar(good()), ErrorCode::kDenied, "team/app", no_push);
 }
 
+TEST_F(BadImports, AnImportOverTheNamespaceQuotaIsRefusedWhole) {
+  ASSERT_TRUE(fs::create_directories(dir.path() / "data" / "imports"));
+  storage::QuotaLimits limits;
+  limits.namespaces["team"] = 100;  // less than the layer alone
+  meta.set_quotas(limits);
+  expect_refused(make_tar(good()), ErrorCode::kDenied, "quota exceeded for namespace \"team\"");
+  limits.namespaces["team"] = std::nullopt;
+  meta.set_quotas(limits);
+  ASSERT_TRUE(import(make_tar(good())));
+  EXPECT_TRUE(tag("team/app", "v1"));
+}
+
 TEST_F(BadImports, ImmutableTagsAreNotMoved) {
   meta.set_immutable_tags([](std::string_view, std::string_view t) -> std::optional<std::string> {
     if (t.starts_with("v")) return std::string("team/** v*");

@@ -390,6 +390,53 @@ TEST_F(AuthApiTest, CatalogListsOnlyPullableRepositories) {
   EXPECT_EQ(list(b), json({"team/app"}));
 }
 
+TEST_F(AuthApiTest, UsageShowsOnlyWhatTheCallerMayPull) {
+  auto link = [&](const std::string& repo, std::string_view content) {
+    ASSERT_TRUE(meta_->link_blob(repo, storage::BlobInfo{storage::digest_of(content),
+                                                         content.size()}));
+  };
+  link("team/app", "team bytes");
+  link("team/secret", "more team bytes");
+  link("bob/tool", "bob");
+  link("public/lib", "public bytes");
+  storage::QuotaLimits q;
+  q.namespaces["quiet"] = 1000;
+  meta_->set_quotas(q);
+  auto shown = [&](const std::string& authorization) {
+    auto r = http().get("/usage", with_auth(authorization));
+    EXPECT_EQ(r.status, 200u) << r.body;
+    json doc = r.json();
+    json out = json::object();
+    for (const auto& ns : doc["namespaces"]) {
+      json repos = json::array();
+      for (const auto& repo : ns["repositories"]) repos.push_back(repo["name"]);
+      out[ns["name"].get<std::string>()] = repos;
+    }
+    return out;
+  };
+  EXPECT_EQ(shown(creds("root")), json({{"bob", {"bob/tool"}},
+                                        {"public", {"public/lib"}},
+                                        {"quiet", json::array()},
+                                        {"team", {"team/app", "team/secret"}}}));
+  EXPECT_EQ(shown(creds("alice")), json({{"public", {"public/lib"}},
+                                         {"team", {"team/app", "team/secret"}}}));
+  EXPECT_EQ(shown(creds("bob")), json({{"bob", {"bob/tool"}}, {"public", {"public/lib"}}}));
+  // Anonymous callers are challenged, as for the catalog.
+  EXPECT_EQ(http().get("/usage").status, 401u);
+  ASSERT_TRUE(store_->add_user("narrow", "narrow-pw", false));
+  ASSERT_TRUE(store_->grant("narrow", "team/app", auth::Action::kPull));
+  json narrow = http().get("/usage", with_auth(creds("narrow"))).json();
+  json team;
+  for (const auto& ns : narrow["namespaces"]) {
+    if (ns["name"] == "team") team = ns;
+  }
+  ASSERT_TRUE(team.is_object()) << narrow.dump();
+  EXPECT_EQ(team["repositories"].size(), 1u);
+  // The namespace's figure is the whole namespace's: what its quota counts.
+  EXPECT_EQ(team["used"], std::string("team bytes").size() + std::string("more team bytes").size());
+  EXPECT_EQ(http().get("/usage", with_auth(basic("alice", "wrong"))).status, 401u);
+}
+
 TEST_F(AuthApiTest, MountNeedsPullOnTheSource) {
   push_image("secret/x", "v1", creds("root"));
   std::string config = json{{"architecture", "amd64"}, {"os", "linux"}, {"seed", 1}}.dump();

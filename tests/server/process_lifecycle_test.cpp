@@ -257,6 +257,42 @@ TEST(Process, ImmutableTagsFromTheConfigRefuseAMove) {
   expect_stopped_cleanly(server);
 }
 
+TEST(Process, QuotasFromTheConfigRefuseAPushAndUsageShowsThem) {
+  ScratchDir work;
+  fs::path config = work.path() / "drydock.json";
+  write_text(config, json{{"listen", "127.0.0.1:0"},
+                          {"data", (work.path() / "data").string()},
+                          {"server", {{"access_log", false}}},
+                          {"registry", {{"quotas", {{"namespaces", {{"team", "4KiB"}}}}}}}}
+                         .dump());
+  ServerProcess server({"serve", "--config", config.string()}, work.path() / "server.log");
+  Client c(server.port());
+  std::string first(3000, 'a');
+  push_blob_monolithic(c, "team/app", first);
+  std::string second(2000, 'b');
+  std::string digest = sha256_of(second);
+  auto r = c.post("/v2/team/app/blobs/uploads/?digest=" + digest, second);
+  EXPECT_EQ(r.status, 403u) << r.body;
+  EXPECT_EQ(r.json()["errors"][0]["message"],
+            "quota exceeded for namespace \"team\": 2.9 KiB used of 4 KiB, this needs 2 KiB more")
+      << r.body;
+  push_blob_monolithic(c, "other/app", second);  // another namespace
+  std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+  CliResult table = run_cli({"usage", "--server", url});
+  EXPECT_EQ(table.status.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("team/app"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("4 KiB (73%)"), std::string::npos) << table.out;
+  CliResult one = run_cli({"usage", "team", "--server", url, "--json"});
+  EXPECT_EQ(one.status.exit_code, 0) << one.err;
+  json doc = json::parse(one.out);
+  ASSERT_EQ(doc["namespaces"].size(), 1u) << one.out;
+  EXPECT_EQ(doc["namespaces"][0]["used"], 3000);
+  EXPECT_EQ(doc["namespaces"][0]["limit"], 4096);
+  EXPECT_EQ(run_cli({"usage", "--bogus"}).status.exit_code, 2);
+  c.disconnect();
+  expect_stopped_cleanly(server);
+}
+
 TEST(Process, HelpAndBadOptions) {
   CliResult help = run_cli({"--help"});
   EXPECT_EQ(help.status.exit_code, 0) << help.status.describe();
