@@ -123,6 +123,7 @@ TEST_F(ExecBuild, AFailingStageStopsTheStagesBesideIt) {
 }
 
 TEST_F(ExecBuild, AnImmutableTagRefusesTheCommitAndStays) {
+  now_ = 1700000000;  // the same image twice, whatever second each build ends in
   meta_->set_immutable_tags([](std::string_view, std::string_view tag)
                                 -> std::optional<std::string> {
     if (tag == "latest") return "tags latest";
@@ -142,6 +143,7 @@ TEST_F(ExecBuild, AnImmutableTagRefusesTheCommitAndStays) {
 }
 
 TEST_F(ExecBuild, ABuildIntoAFullNamespaceFailsNamingTheQuota) {
+  now_ = 1700000000;  // the same image twice, whatever second each build ends in
   context_file("a.txt", "one\n");
   auto first = build("FROM scratch\nCOPY a.txt /\n");
   ASSERT_TRUE(first) << first.error().to_string();

@@ -118,7 +118,7 @@ class ExecFixture : public ::testing::Test {
                  .cache_mount_dir = dir_.path() / "cache-mounts",
                  .log = [this](std::string_view s) { log_ += s; },
                  .cancel = stop,
-                 .now = 0};
+                 .now = now_};
     auto r = run_build(req, env);
     if (r) config_ = nlohmann::json::parse(r->config_json);
     return r;
@@ -173,6 +173,7 @@ class ExecFixture : public ::testing::Test {
   Runtime* runtime_ = nullptr;  // instead of runc when set
   BuildCache* cache_ = nullptr;  // the step cache, when set
   bool no_cache_ = false;
+  std::int64_t now_ = 0;  // the build's clock (image created times); 0: the real one
   std::vector<std::string> no_cache_filter_;
   std::map<std::string, std::string> secrets_;
   Limits limits_;
