@@ -103,7 +103,7 @@ struct UploadRecord {
 // behind a mutex, reads through a small pool of reader connections, every
 // statement prepared once per connection.
 //
-// Schema (see sqlite_metadata_store.cpp): repositories, blob links per
+// Schema (storage/metadata_schema.hpp): repositories, blob links per
 // repository, manifests per repository, manifest references, tags, upload
 // sessions.
 class MetadataStore {
