@@ -299,23 +299,6 @@ CliHttpOptions client_options(const BuildArgs& a) {
   return *std::move(o);
 }
 
-// "CODE: message" from a registry error document, else the status line and
-// the start of the body.
-std::string describe_error(const CliHttpReply& r) {
-  json doc = json::parse(r.body, nullptr, false);
-  if (doc.is_object() && doc.contains("errors") && doc["errors"].is_array() &&
-      !doc["errors"].empty() && doc["errors"][0].is_object()) {
-    const json& e = doc["errors"][0];
-    std::string code = e.value("code", "");
-    std::string message = e.value("message", "");
-    if (e.contains("detail") && e["detail"].is_string())
-      message += ": " + e["detail"].get<std::string>();
-    return code.empty() ? message : code + ": " + message;
-  }
-  std::string text = "the server answered " + std::to_string(r.status) + " " + r.reason;
-  if (!r.body.empty()) text += ": " + r.body.substr(0, 300);
-  return text;
-}
 
 // Cancels the build on SIGINT or SIGTERM: a thread waits for the signals
 // (blocked everywhere else), sends DELETE /builds/<id>, and leaves the main

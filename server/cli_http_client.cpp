@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "auth/secrets.hpp"
@@ -182,6 +183,23 @@ std::expected<CliHttpOptions, std::string> cli_connection(std::optional<std::str
   }
   if (user) o.authorization = "Basic " + auth::base64_encode(*user + ":" + *password);
   return o;
+}
+
+std::string describe_error(const CliHttpReply& r) {
+  auto doc = nlohmann::json::parse(r.body, nullptr, false);
+  if (doc.is_object() && doc.contains("errors") && doc["errors"].is_array() &&
+      !doc["errors"].empty() && doc["errors"][0].is_object()) {
+    const auto& e = doc["errors"][0];
+    std::string code = e.value("code", "");
+    std::string message = e.value("message", "");
+    if (e.contains("detail") && e["detail"].is_string()) {
+      message += ": " + e["detail"].get<std::string>();
+    }
+    return code.empty() ? message : code + ": " + message;
+  }
+  std::string text = "the server answered " + std::to_string(r.status) + " " + r.reason;
+  if (!r.body.empty()) text += ": " + r.body.substr(0, 300);
+  return text;
 }
 
 std::string url_encode(std::string_view text) {

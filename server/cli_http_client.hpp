@@ -111,6 +111,10 @@ std::expected<CliHttpOptions, std::string> cli_connection(std::optional<std::str
                                                           std::optional<std::string> ca_cert,
                                                           std::optional<std::string> user);
 
+// What a refusal says: "CODE: message[: detail]" from an OCI error document,
+// else the status line and the start of the body.
+std::string describe_error(const CliHttpReply& reply);
+
 // Percent-encodes a query component (RFC 3986 unreserved characters kept).
 std::string url_encode(std::string_view text);
 

@@ -98,16 +98,6 @@ void print_report(const nlohmann::json& r) {
               r.value("seconds", 0.0));
 }
 
-// "CODE: message" from an OCI error document, else the status and body.
-std::string refusal(const CliHttpReply& reply) {
-  auto doc = nlohmann::json::parse(reply.body, nullptr, false);
-  if (doc.is_object() && doc.contains("errors") && doc["errors"].is_array() &&
-      !doc["errors"].empty() && doc["errors"][0].is_object()) {
-    const auto& e = doc["errors"][0];
-    return e.value("code", "") + ": " + e.value("message", "");
-  }
-  return std::to_string(reply.status) + " " + reply.reason + ": " + reply.body.substr(0, 200);
-}
 
 }  // namespace
 
@@ -141,11 +131,11 @@ int run_gc_command(const std::string& command, const std::vector<std::string>& a
   }
   if (reply->status == 401) {
     std::fprintf(stderr, "drydock %s: %s (give --user NAME and DRYDOCK_PASSWORD)\n",
-                 command.c_str(), refusal(*reply).c_str());
+                 command.c_str(), describe_error(*reply).c_str());
     return 1;
   }
   if (reply->status != 200) {
-    std::fprintf(stderr, "drydock %s: %s\n", command.c_str(), refusal(*reply).c_str());
+    std::fprintf(stderr, "drydock %s: %s\n", command.c_str(), describe_error(*reply).c_str());
     return 1;
   }
   auto report = nlohmann::json::parse(reply->body, nullptr, false);

@@ -28,7 +28,6 @@ using nlohmann::json;
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
-constexpr const char* kDefaultServer = "http://127.0.0.1:5000";
 constexpr std::size_t kPiece = 1 << 20;
 
 constexpr const char* kImageUsage =
@@ -91,10 +90,10 @@ struct ImageArgs {
   bool help = false;
 };
 
-std::optional<std::string> env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return std::string(v);
+CliHttpOptions client_options(const ImageArgs& a) {
+  auto o = cli_connection(a.server, a.ca_cert, a.user);
+  if (!o) throw UsageError(o.error());
+  return *std::move(o);
 }
 
 ImageArgs parse_args(const std::vector<std::string>& args) {
@@ -138,34 +137,7 @@ ImageArgs parse_args(const std::vector<std::string>& args) {
   return a;
 }
 
-CliHttpOptions client_options(const ImageArgs& a) {
-  std::string server = a.server.value_or(env("DRYDOCK_SERVER").value_or(kDefaultServer));
-  auto url = parse_server_url(server);
-  if (!url) throw UsageError(url.error());
-  CliHttpOptions o{.url = *url, .ca_file = a.ca_cert.value_or(env("DRYDOCK_CA_CERT").value_or(""))};
-  std::optional<std::string> user = a.user ? a.user : env("DRYDOCK_USER");
-  auto password = env("DRYDOCK_PASSWORD");
-  if (user && !password) {
-    throw UsageError("user " + *user + " needs a password or token in DRYDOCK_PASSWORD");
-  }
-  if (user) o.authorization = "Basic " + auth::base64_encode(*user + ":" + *password);
-  return o;
-}
 
-// "CODE: message" from a registry error document, else the status line.
-std::string describe_error(const CliHttpReply& r) {
-  json doc = json::parse(r.body, nullptr, false);
-  if (doc.is_object() && doc.contains("errors") && doc["errors"].is_array() &&
-      !doc["errors"].empty() && doc["errors"][0].is_object()) {
-    const json& e = doc["errors"][0];
-    std::string code = e.value("code", "");
-    std::string message = e.value("message", "");
-    return code.empty() ? message : code + ": " + message;
-  }
-  std::string text = "the server answered " + std::to_string(r.status) + " " + r.reason;
-  if (!r.body.empty()) text += ": " + r.body.substr(0, 300);
-  return text;
-}
 
 // The exit status for a failed or refused request, after saying why.
 int report_failure(const CliHttpResult<CliHttpReply>& reply, std::string_view what) {

@@ -48,10 +48,10 @@ struct UsageArgs {
   bool help = false;
 };
 
-std::optional<std::string> env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return std::string(v);
+CliHttpOptions client_options(const UsageArgs& a) {
+  auto o = cli_connection(a.server, a.ca_cert, a.user);
+  if (!o) throw UsageError(o.error());
+  return *std::move(o);
 }
 
 UsageArgs parse_args(const std::vector<std::string>& args) {
@@ -83,19 +83,6 @@ UsageArgs parse_args(const std::vector<std::string>& args) {
   return a;
 }
 
-CliHttpOptions client_options(const UsageArgs& a) {
-  auto url = parse_server_url(
-      a.server.value_or(env("DRYDOCK_SERVER").value_or("http://127.0.0.1:5000")));
-  if (!url) throw UsageError(url.error());
-  CliHttpOptions o{.url = *url, .ca_file = a.ca_cert.value_or(env("DRYDOCK_CA_CERT").value_or(""))};
-  std::optional<std::string> user = a.user ? a.user : env("DRYDOCK_USER");
-  auto password = env("DRYDOCK_PASSWORD");
-  if (user && !password) {
-    throw UsageError("user " + *user + " needs a password or token in DRYDOCK_PASSWORD");
-  }
-  if (user) o.authorization = "Basic " + auth::base64_encode(*user + ":" + *password);
-  return o;
-}
 
 std::string limit_text(const json& ns) {
   if (!ns["limit"].is_number_unsigned()) return "unlimited";
@@ -121,16 +108,6 @@ void print_table(const json& doc) {
   }
 }
 
-// "CODE: message" from a registry error document, else the status.
-std::string refusal(const CliHttpReply& r) {
-  json doc = json::parse(r.body, nullptr, false);
-  if (doc.is_object() && doc.contains("errors") && doc["errors"].is_array() &&
-      !doc["errors"].empty() && doc["errors"][0].is_object()) {
-    const json& e = doc["errors"][0];
-    return e.value("code", "") + ": " + e.value("message", "");
-  }
-  return std::to_string(r.status) + " " + r.reason;
-}
 
 int run(const UsageArgs& a) {
   CliHttpClient client(client_options(a));
@@ -142,7 +119,7 @@ int run(const UsageArgs& a) {
     return kExitUsage;
   }
   if (reply->status != 200) {
-    std::fprintf(stderr, "drydock usage: %s\n", refusal(*reply).c_str());
+    std::fprintf(stderr, "drydock usage: %s\n", describe_error(*reply).c_str());
     return kExitRefused;
   }
   json doc = json::parse(reply->body, nullptr, false);
