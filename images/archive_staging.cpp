@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "storage/posix_io.hpp"
+
 namespace drydock::images {
 
 namespace fs = std::filesystem;
@@ -44,14 +46,7 @@ std::string random_name() {
 }
 
 bool write_all(int fd, const char* data, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
+  return storage::posix::write_all(fd, data, n) == 0;
 }
 
 std::string parent_of(const std::string& path) {

@@ -9,6 +9,7 @@
 
 #include "images/tar_format.hpp"
 #include "registry/manifest.hpp"
+#include "storage/posix_io.hpp"
 
 namespace drydock::images {
 
@@ -209,14 +210,7 @@ std::string file_name_for(const ImageRef& ref) {
 }
 
 bool write_all(int fd, const char* data, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
+  return storage::posix::write_all(fd, data, n) == 0;
 }
 
 }  // namespace

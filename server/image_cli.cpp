@@ -19,6 +19,7 @@
 
 #include "auth/secrets.hpp"
 #include "server/cli_http_client.hpp"
+#include "storage/posix_io.hpp"
 
 namespace drydock::server {
 namespace {
@@ -162,14 +163,7 @@ std::string one_operand(const ImageArgs& a, const char* what) {
 }
 
 bool write_all(int fd, const char* data, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
+  return storage::posix::write_all(fd, data, n) == 0;
 }
 
 int run_export(CliHttpClient& client, const ImageArgs& a) {

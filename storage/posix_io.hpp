@@ -53,6 +53,23 @@ inline int pwrite_all(int fd, const void* data, std::size_t n, std::uint64_t off
   return 0;
 }
 
+// Writes all of `bytes` at the file position (pipes, sockets, stdout).
+// Returns 0 or an errno value.
+inline int write_all(int fd, const void* data, std::size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (w == 0) return EIO;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return 0;
+}
+
 // Reads up to `n` bytes at `offset`, stopping early only at end of file.
 // Returns the count read, or -errno.
 inline ssize_t pread_full(int fd, void* data, std::size_t n, std::uint64_t offset) {
