@@ -14,7 +14,7 @@ constexpr const char* kUsage = R"(
 drydock gc [--dry-run] [--json] [CONNECTION]
   Collects garbage on a running server now (an admin's job when
   authentication is on): applies gc.retention, then deletes manifests nothing
-  keeps (see README, "Storage lifecycle"), unused blob links and blob files.
+  keeps (see README, "Reclaiming space"), unused blob links and blob files.
   Pushes and pulls go on meanwhile. --dry-run reports what would go and
   changes nothing. The server also collects every gc.interval_minutes.
 drydock prune --untagged [--older-than DURATION] [--dry-run] [--json] [CONNECTION]

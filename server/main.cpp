@@ -46,6 +46,8 @@ Usage:
   drydock build [options] DIR build DIR's Dockerfile on a server, follow the log
   drydock image COMMAND       export, import, ls, inspect, rm images on a server
   drydock fsck [options]      check (and --repair) a data directory's integrity
+  drydock gc [--dry-run]      collect garbage on a running server now
+  drydock prune --untagged    delete untagged images on a running server
   drydock usage [NAMESPACE]   bytes held per namespace (and its quota) and repository
   drydock --help              this text
   drydock serve --help        the server's options
