@@ -9,6 +9,7 @@
 #include <fstream>
 #include <optional>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -142,6 +143,29 @@ TEST(DockerDockerfile, StagePackagesMatchTheTestBasesInScriptsDeps) {
   EXPECT_FALSE(runtime.empty());
   EXPECT_EQ(build, deps_array(deps, "image_build_pkgs"));
   EXPECT_EQ(runtime, deps_array(deps, "image_runtime_pkgs"));
+}
+
+// The build stage copies each source folder CMakeLists.txt adds (a new
+// library left out of the image's build fails only in the container).
+TEST(DockerDockerfile, BuildStageCopiesEverySourceFolderCMakeAdds) {
+  auto parsed = parse_dockerfile(read_repo_file("docker/Dockerfile"), "docker/Dockerfile");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().to_string();
+  std::set<std::string> copied;
+  for (const Instruction& instruction : parsed->stages[0].instructions) {
+    if (const auto* copy = std::get_if<CopyCommand>(&instruction.command)) {
+      for (const auto& source : copy->spec.sources) copied.insert(source);
+    }
+  }
+  const std::string cmake = read_repo_file("CMakeLists.txt");
+  std::regex subdirectory(R"(add_subdirectory\((\w+)\))");
+  std::size_t folders = 0;
+  for (std::sregex_iterator it(cmake.begin(), cmake.end(), subdirectory), end; it != end; ++it) {
+    std::string folder = (*it)[1];
+    if (folder == "tests") continue;  // BUILD_TESTING=OFF in the image
+    ++folders;
+    EXPECT_TRUE(copied.contains(folder + "/")) << "docker/Dockerfile does not COPY " << folder;
+  }
+  EXPECT_GE(folders, 7u);
 }
 
 }  // namespace
