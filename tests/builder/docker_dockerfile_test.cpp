@@ -145,8 +145,9 @@ TEST(DockerDockerfile, StagePackagesMatchTheTestBasesInScriptsDeps) {
   EXPECT_EQ(runtime, deps_array(deps, "image_runtime_pkgs"));
 }
 
-// The build stage copies each source folder CMakeLists.txt adds (a new
-// library left out of the image's build fails only in the container).
+// The build stage copies each source folder CMakeLists.txt adds, and the
+// ignore file lets it into the context (a new library left out of either
+// fails only in the container build).
 TEST(DockerDockerfile, BuildStageCopiesEverySourceFolderCMakeAdds) {
   auto parsed = parse_dockerfile(read_repo_file("docker/Dockerfile"), "docker/Dockerfile");
   ASSERT_TRUE(parsed.has_value()) << parsed.error().to_string();
@@ -156,6 +157,7 @@ TEST(DockerDockerfile, BuildStageCopiesEverySourceFolderCMakeAdds) {
       for (const auto& source : copy->spec.sources) copied.insert(source);
     }
   }
+  const std::string ignore = read_repo_file("docker/Dockerfile.dockerignore");
   const std::string cmake = read_repo_file("CMakeLists.txt");
   std::regex subdirectory(R"(add_subdirectory\((\w+)\))");
   std::size_t folders = 0;
@@ -164,6 +166,8 @@ TEST(DockerDockerfile, BuildStageCopiesEverySourceFolderCMakeAdds) {
     if (folder == "tests") continue;  // BUILD_TESTING=OFF in the image
     ++folders;
     EXPECT_TRUE(copied.contains(folder + "/")) << "docker/Dockerfile does not COPY " << folder;
+    EXPECT_NE(ignore.find("\n!" + folder + "/\n"), std::string::npos)
+        << "docker/Dockerfile.dockerignore does not let " << folder << "/ into the context";
   }
   EXPECT_GE(folders, 7u);
 }
