@@ -333,7 +333,7 @@ bool AuthStore::valid_user_name(std::string_view name) {
 
 StoreResult<User> AuthStore::add_user(std::string_view name, std::string_view password,
                                       bool admin) {
-  if (!valid_user_name(name) || password.empty()) return fail(StoreError::kInvalid);
+  if (!valid_user_name(name) || !acceptable_password(password)) return fail(StoreError::kInvalid);
   std::string hash = hash_password(password, impl_->cost);  // slow: outside the lock
   User user{std::string(name), admin, storage::unix_now()};
   std::lock_guard lock(impl_->mu);
@@ -345,7 +345,7 @@ StoreResult<User> AuthStore::add_user(std::string_view name, std::string_view pa
 }
 
 StoreResult<void> AuthStore::set_password(std::string_view name, std::string_view password) {
-  if (password.empty()) return fail(StoreError::kInvalid);
+  if (!acceptable_password(password)) return fail(StoreError::kInvalid);
   std::string hash = hash_password(password, impl_->cost);
   std::lock_guard lock(impl_->mu);
   Transaction tx(impl_->conn);

@@ -194,7 +194,12 @@ std::string hash_password(std::string_view password, KdfCost cost) {
          base64_encode(salt) + "$" + base64_encode(*key);
 }
 
+bool acceptable_password(std::string_view password) {
+  return !password.empty() && password.find('\0') == std::string_view::npos;
+}
+
 bool verify_password(std::string_view password, std::string_view encoded) {
+  if (!acceptable_password(password)) return false;
   std::optional<ParsedHash> parsed = parse_hash(encoded);
   if (!parsed || !sane_cost(parsed->cost)) return false;
   std::optional<std::string> key = scrypt(password, parsed->salt, parsed->cost);

@@ -25,9 +25,15 @@ struct KdfCost {
 // Throws std::runtime_error only if OpenSSL fails (out of memory).
 std::string hash_password(std::string_view password, KdfCost cost = {});
 
+// A password we store or accept: not empty and free of NUL bytes. scrypt
+// keys PBKDF2-HMAC with the password, and HMAC pads a short key with zero
+// bytes, so "secret" and "secret\0" would derive the same key.
+bool acceptable_password(std::string_view password);
+
 // True when `password` hashes to `encoded` (a hash_password result). The
-// final comparison is constant-time. A malformed `encoded`, or one with a
-// cost above ln=20, returns false (never throws).
+// final comparison is constant-time. A malformed `encoded`, one with a cost
+// above ln=20, or a password that is not acceptable_password returns false
+// (never throws).
 bool verify_password(std::string_view password, std::string_view encoded);
 
 // Constant-time equality (CRYPTO_memcmp); differing lengths return false

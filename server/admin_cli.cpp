@@ -15,6 +15,7 @@
 #include "auth/auth_store.hpp"
 #include "auth/authenticator.hpp"
 #include "auth/jwt.hpp"
+#include "auth/secrets.hpp"
 #include "storage/clock.hpp"
 
 namespace drydock::server {
@@ -122,6 +123,7 @@ std::string read_password(const AdminArgs& a) {
     if (read_line_no_echo("Again: ") != pw) throw std::runtime_error("passwords differ");
   }
   if (pw.empty()) throw std::runtime_error("empty password");
+  if (!auth::acceptable_password(pw)) throw std::runtime_error("a password cannot contain a NUL byte");
   return pw;
 }
 

@@ -112,6 +112,7 @@ TEST_F(AuthStoreTest, ValidatesNamesAndPasswords) {
   }
   EXPECT_TRUE(AuthStore::valid_user_name(std::string(64, 'a')));
   EXPECT_EQ(store().add_user("bob", "", false).error(), StoreError::kInvalid);
+  EXPECT_EQ(store().add_user("bob", std::string("pw\0", 3), false).error(), StoreError::kInvalid);
   EXPECT_EQ(*store().find_user("bob"), std::nullopt);
 }
 
@@ -123,6 +124,7 @@ TEST_F(AuthStoreTest, PasswordsVerifyAndWrongOnesDoNot) {
   EXPECT_FALSE(p->admin);
   EXPECT_FALSE(p->token_id);
   EXPECT_FALSE(login("bob", "s3cret "));
+  EXPECT_FALSE(login("bob", std::string("s3cret\0", 7)));
   EXPECT_FALSE(login("bob", ""));
   EXPECT_FALSE(login("bob", "S3cret"));
   EXPECT_FALSE(login("nobody", "s3cret"));

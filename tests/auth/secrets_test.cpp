@@ -111,6 +111,18 @@ TEST(PasswordHash, VerifiesOnlyTheRightPassword) {
   EXPECT_FALSE(verify_password("", h));
 }
 
+// HMAC pads a short key with zero bytes, so scrypt alone takes "p" and
+// "p\0" for the same password (found by the token fuzzer).
+TEST(PasswordHash, TrailingNulBytesDoNotMatch) {
+  std::string h = hash_password("secret", kFast);
+  EXPECT_TRUE(verify_password("secret", h));
+  EXPECT_FALSE(verify_password(std::string("secret\0", 7), h));
+  EXPECT_FALSE(verify_password(std::string("secret\0\0", 8), h));
+  EXPECT_FALSE(acceptable_password(std::string("a\0b", 3)));
+  EXPECT_FALSE(acceptable_password(""));
+  EXPECT_TRUE(acceptable_password("a b"));
+}
+
 TEST(PasswordHash, SaltsEachHash) {
   std::string a = hash_password("same", kFast);
   std::string b = hash_password("same", kFast);
@@ -119,12 +131,14 @@ TEST(PasswordHash, SaltsEachHash) {
   EXPECT_TRUE(verify_password("same", b));
 }
 
-TEST(PasswordHash, HandlesEmptyAndBinaryPasswords) {
-  std::string binary("a\0b\xff", 4);
-  EXPECT_TRUE(verify_password("", hash_password("", kFast)));
+TEST(PasswordHash, BinaryPasswordsVerifyButEmptyOrNulOnesNever) {
+  std::string binary("a\x01" "b\xff", 4);
   std::string h = hash_password(binary, kFast);
   EXPECT_TRUE(verify_password(binary, h));
   EXPECT_FALSE(verify_password("a", h));
+  EXPECT_FALSE(verify_password("", hash_password("", kFast)));
+  std::string nul("a\0b", 3);
+  EXPECT_FALSE(verify_password(nul, hash_password(nul, kFast)));
 }
 
 TEST(PasswordHash, TamperedCostDoesNotVerify) {
