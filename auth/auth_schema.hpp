@@ -53,9 +53,6 @@ CREATE INDEX IF NOT EXISTS auth_refresh_tokens_user ON auth_refresh_tokens(user_
   "t.secret_sha256, t.user_id"
 
 enum Sql : std::size_t {
-  kBegin,
-  kCommit,
-  kRollback,
   kInsertUser,
   kSetPassword,
   kDeleteUserRefresh,
@@ -81,9 +78,6 @@ enum Sql : std::size_t {
 };
 
 inline constexpr std::array<std::string_view, kSqlCount> kSqlText = {
-    "BEGIN IMMEDIATE",
-    "COMMIT",
-    "ROLLBACK",
     // ON CONFLICT DO NOTHING: a taken name is an answer (kExists), not an
     // error worth logging.
     "INSERT INTO auth_users(name, password_hash, admin, created) VALUES (?1, ?2, ?3, ?4) "

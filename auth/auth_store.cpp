@@ -15,6 +15,9 @@ namespace {
 using nlohmann::json;
 using storage::sqlite::Connection;
 using storage::sqlite::Query;
+// BEGIN IMMEDIATE: another process's writer waits (busy_timeout) instead of
+// failing halfway through.
+using storage::sqlite::Transaction;
 
 constexpr int kBusyTimeoutMs = 5000;
 constexpr std::size_t kMaxUserName = 64;
@@ -119,37 +122,6 @@ StoreResult<int> run(Query& q) {
   if (!r) return fail(StoreError::kDatabase);
   return *r;
 }
-
-// BEGIN IMMEDIATE ... COMMIT, rolled back on scope exit unless committed.
-// IMMEDIATE takes the write lock first, so another process's writer waits
-// (busy_timeout) instead of failing halfway through.
-class Transaction {
- public:
-  explicit Transaction(Connection& c) : c_(c) {}
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-  ~Transaction() {
-    if (!active_) return;
-    Query q = query(c_, kRollback);
-    (void)run(q);
-  }
-  StoreResult<void> begin() {
-    Query q = query(c_, kBegin);
-    if (StoreResult<int> r = run(q); !r) return fail(r.error());
-    active_ = true;
-    return {};
-  }
-  StoreResult<void> commit() {
-    Query q = query(c_, kCommit);
-    if (StoreResult<int> r = run(q); !r) return fail(r.error());
-    active_ = false;
-    return {};
-  }
-
- private:
-  Connection& c_;
-  bool active_ = false;
-};
 
 // 48 random bits in hex: short enough to show in `token list`; the
 // secret's 256 random bits do the guarding.
@@ -349,11 +321,12 @@ StoreResult<void> AuthStore::set_password(std::string_view name, std::string_vie
   std::string hash = hash_password(password, impl_->cost);
   std::lock_guard lock(impl_->mu);
   Transaction tx(impl_->conn);
-  if (auto r = tx.begin(); !r) return r;
+  if (!tx.begin()) return fail(StoreError::kDatabase);
   if (auto r = impl_->run_on_user(kSetPassword, name, std::string_view(hash)); !r) return r;
   // Whoever held a refresh token got it with the old password.
   if (auto r = impl_->run(kDeleteUserRefresh, name); !r) return fail(r.error());
-  return tx.commit();
+  if (!tx.commit()) return fail(StoreError::kDatabase);
+  return {};
 }
 
 StoreResult<void> AuthStore::set_admin(std::string_view name, bool admin) {
@@ -444,13 +417,14 @@ StoreResult<CreatedToken> AuthStore::create_token(std::string_view user, std::ve
 StoreResult<void> AuthStore::revoke_token(std::string_view id) {
   std::lock_guard lock(impl_->mu);
   Transaction tx(impl_->conn);
-  if (auto r = tx.begin(); !r) return r;
+  if (!tx.begin()) return fail(StoreError::kDatabase);
   StoreResult<int> r = impl_->run(kRevokeToken, id);
   if (!r) return fail(r.error());
   if (*r == 0) return fail(StoreError::kNotFound);
   // Refresh tokens obtained by logging in with this token die with it.
   if (auto d = impl_->run(kDeleteTokenRefresh, id); !d) return fail(d.error());
-  return tx.commit();
+  if (!tx.commit()) return fail(StoreError::kDatabase);
+  return {};
 }
 
 StoreResult<std::vector<AccessTokenInfo>> AuthStore::list_tokens(

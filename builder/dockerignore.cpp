@@ -11,9 +11,6 @@ constexpr std::string_view kSpaces = " \t\n\v\f\r";
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 // Characters fsutil treats as "this exception has a wildcard".
 constexpr std::string_view kPatternChars = "*[]?^\\";
-// Characters patternmatcher escapes before building its regexp (they are
-// literals in filepath.Match syntax).
-constexpr std::string_view kRegexpMeta = ".+()|{}$";
 
 struct Rune {
   char32_t value = kRuneError;

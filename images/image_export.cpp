@@ -19,10 +19,6 @@ using nlohmann::json;
 using registry::Error;
 using registry::ErrorCode;
 
-constexpr int kMaxIndexDepth = 4;
-constexpr const char* kRefNameAnnotation = "org.opencontainers.image.ref.name";
-// containerd's (and docker >= 25's) annotation for the full image name.
-constexpr const char* kImageNameAnnotation = "io.containerd.image.name";
 
 std::unexpected<Error> fail(ErrorCode code, std::string message) {
   return std::unexpected(Error{code, std::move(message), {}});

@@ -18,7 +18,6 @@ using nlohmann::json;
 using registry::Error;
 using registry::ErrorCode;
 
-constexpr int kMaxIndexDepth = 4;
 constexpr const char* kOciConfigType = "application/vnd.oci.image.config.v1+json";
 
 std::unexpected<Error> fail(ErrorCode code, std::string message) {
@@ -262,8 +261,8 @@ class Planner {
       if (auto r = collect(img, *digest, desc.value("mediaType", ""), 0); !r) return r;
       const json& notes = desc.value("annotations", json::object());
       if (notes.is_object()) {
-        std::string full = notes.value("io.containerd.image.name", "");
-        std::string ref = notes.value("org.opencontainers.image.ref.name", "");
+        std::string full = notes.value(kImageNameAnnotation, "");
+        std::string ref = notes.value(kRefNameAnnotation, "");
         if (full.empty() && ref.find_first_of("/:") != std::string::npos) full = ref;
         if (!full.empty()) {
           img.full_names.push_back(full);

@@ -19,6 +19,13 @@
 
 namespace drydock::images {
 
+// Indexes nested deeper than this are refused, on the way out and in.
+inline constexpr int kMaxIndexDepth = 4;
+// The OCI layout annotation naming an image ("1.0", or a full reference).
+inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
+// containerd's (and docker >= 25's) annotation for the full image name.
+inline constexpr std::string_view kImageNameAnnotation = "io.containerd.image.name";
+
 // "repo[:tag]" or "repo@sha256:...", the registry host already dropped.
 struct ImageRef {
   std::string repository;

@@ -24,10 +24,6 @@ using sqlite::Query;
 // inside one read transaction so that they see one consistent snapshot even
 // while a server writes.
 enum FsckSql : std::size_t {
-  kBeginRead,
-  kBeginWrite,
-  kCommit,
-  kRollback,
   kRepoCount,
   kAllLinks,
   kAllManifests,
@@ -37,10 +33,6 @@ enum FsckSql : std::size_t {
   kFsckSqlCount,
 };
 constexpr std::array<std::string_view, kFsckSqlCount> kFsckSqlText = {
-    "BEGIN",
-    "BEGIN IMMEDIATE",
-    "COMMIT",
-    "ROLLBACK",
     "SELECT count(*) FROM repositories",
     "SELECT r.name, b.digest, b.size FROM repo_blobs b JOIN repositories r ON r.id = b.repo_id",
     "SELECT r.name, m.digest, m.media_type, m.size FROM manifests m"
@@ -54,13 +46,6 @@ constexpr std::array<std::string_view, kFsckSqlCount> kFsckSqlText = {
 constexpr std::size_t kHashBuffer = 1u << 20;
 
 Query query(Connection& c, FsckSql id) { return Query(c, c.statement(id, kFsckSqlText[id])); }
-
-Result<void> run(Connection& c, FsckSql id) {
-  Query q = query(c, id);
-  Result<int> r = q.run();
-  if (!r) return std::unexpected(r.error());
-  return {};
-}
 
 // --- the database snapshot ---------------------------------------------------
 
@@ -137,15 +122,18 @@ Result<void> read_tags(Connection& c, Snapshot& s, FsckReport& report) {
 
 Result<Snapshot> read_snapshot(Connection& c, FsckReport& report) {
   Snapshot s;
-  if (Result<void> r = run(c, kBeginRead); !r) return std::unexpected(r.error());
+  sqlite::Transaction read(c);
+  if (Result<void> r = read.begin(sqlite::Transaction::Mode::kDeferred); !r) {
+    return std::unexpected(r.error());
+  }
   Result<void> r = for_rows(c, kRepoCount, [&](const Query& q) {
     s.repositories = static_cast<std::size_t>(q.int64(0));
   });
   if (r) r = read_links(c, s, report);
   if (r) r = read_manifests(c, s, report);
   if (r) r = read_tags(c, s, report);
-  (void)run(c, r ? kCommit : kRollback);
   if (!r) return std::unexpected(r.error());
+  if (r = read.commit(); !r) return std::unexpected(r.error());
   for (auto& [repo, tag, digest] : s.tags) {
     auto repo_it = s.manifests.find(repo);
     if (repo_it == s.manifests.end()) continue;
@@ -425,12 +413,9 @@ std::string quarantine_name(const std::string& digest) {
 // healed it since the scan).
 Result<std::string> repair_digest(Connection& c, const fs::path& data, const std::string& digest,
                                   const BlobFile* corrupt) {
-  if (Result<void> r = run(c, kBeginWrite); !r) return std::unexpected(r.error());
+  sqlite::Transaction tx(c);
+  if (Result<void> r = tx.begin(); !r) return std::unexpected(r.error());
   std::string done;
-  auto fail = [&](StorageError e) -> Result<std::string> {
-    (void)run(c, kRollback);
-    return std::unexpected(e);
-  };
   if (corrupt != nullptr) {
     fs::path dir = data / "quarantine";
     std::error_code ec;
@@ -438,7 +423,7 @@ Result<std::string> repair_digest(Connection& c, const fs::path& data, const std
     fs::path target = dir / quarantine_name(digest);
     if (::rename(corrupt->path.c_str(), target.c_str()) != 0) {
       posix::log_errno("rename", corrupt->path, errno);
-      return fail(StorageError::kIo);
+      return std::unexpected(StorageError::kIo);
     }
     (void)posix::fsync_dir(dir);
     (void)posix::fsync_dir(corrupt->path.parent_path());
@@ -446,13 +431,13 @@ Result<std::string> repair_digest(Connection& c, const fs::path& data, const std
   } else if (std::optional<Digest> d = parse_digest(digest); d) {
     std::error_code ec;
     fs::path p = data / "blobs" / std::string(to_string(d->algorithm)) / d->hex.substr(0, 2) / d->hex;
-    if (fs::exists(p, ec)) return fail(StorageError::kNotFound);  // healed meanwhile
+    if (fs::exists(p, ec)) return std::unexpected(StorageError::kNotFound);  // healed meanwhile
   }
   Query q = query(c, kUnlinkEverywhere);
   q.bind(1, std::string_view(digest));
   Result<int> removed = q.run();
-  if (!removed) return fail(removed.error());
-  if (Result<void> r = run(c, kCommit); !r) return std::unexpected(r.error());
+  if (!removed) return std::unexpected(removed.error());
+  if (Result<void> r = tx.commit(); !r) return std::unexpected(r.error());
   return done + std::to_string(*removed) + " repository link(s) removed: push it again";
 }
 

@@ -281,9 +281,9 @@ Result<GcReport> collect_garbage(MetadataStore& meta, FsBlobStore& blobs, const 
     }
   } else {
     if (auto r = apply(meta, planner, plan, report); !r) return std::unexpected(r.error());
-    auto after = meta.gc_snapshot();
+    auto after = meta.linked_digests();
     if (!after) return std::unexpected(after.error());
-    for (const auto& l : after->links) linked.insert(l.digest.str());
+    linked = *std::move(after);
   }
   if (auto r = sweep_files(meta, blobs, o, linked, *extra, report); !r) {
     return std::unexpected(r.error());

@@ -160,9 +160,6 @@ CREATE INDEX repo_blobs_by_digest ON repo_blobs(digest);
 
 // Every statement the store runs, prepared once per connection on first use.
 enum Sql : std::size_t {
-  kBegin,
-  kCommit,
-  kRollback,
   kRepoId,
   kRepoInsert,
   kRepoExists,
@@ -190,7 +187,6 @@ enum Sql : std::size_t {
   kUploadGet,
   kUploadRemove,
   kUploadsBefore,
-  kBeginRead,
   kGcRepos,
   kGcManifests,
   kGcRefs,
@@ -202,6 +198,7 @@ enum Sql : std::size_t {
   kGcUntag,
   kGcReleaseIfUntagged,
   kBlobLinkedAnywhere,
+  kLinkedDigests,
   kRepoTags,
   kRepoDeleteTags,
   kRepoDeleteRefs,
@@ -223,9 +220,6 @@ enum Sql : std::size_t {
   "m.digest, m.media_type, m.size, m.subject, m.artifact_type, m.annotations, m.created"
 
 constexpr std::array<std::string_view, kSqlCount> kSqlText = {
-    "BEGIN IMMEDIATE",
-    "COMMIT",
-    "ROLLBACK",
     "SELECT id FROM repositories WHERE name = ?1",
     "INSERT INTO repositories(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
     "SELECT 1 FROM repositories r WHERE r.name = ?1 AND " DRYDOCK_REPO_HAS_CONTENT,
@@ -270,7 +264,6 @@ constexpr std::array<std::string_view, kSqlCount> kSqlText = {
     "SELECT repo, created FROM uploads WHERE id = ?1",
     "DELETE FROM uploads WHERE id = ?1",
     "SELECT id, repo, created FROM uploads WHERE created < ?1 ORDER BY created LIMIT ?2",
-    "BEGIN DEFERRED",
     // Garbage collection: the whole graph, read in one read transaction...
     "SELECT id, name FROM repositories",
     "SELECT repo_id, digest, size, subject, pushed, released FROM manifests",
@@ -295,6 +288,7 @@ constexpr std::array<std::string_view, kSqlCount> kSqlText = {
     "UPDATE manifests SET released = 1 WHERE repo_id = ?1 AND digest = ?2"
     " AND NOT EXISTS(SELECT 1 FROM tags t WHERE t.repo_id = ?1 AND t.digest = ?2)",
     "SELECT 1 FROM repo_blobs WHERE digest = ?1 LIMIT 1",
+    "SELECT DISTINCT digest FROM repo_blobs",
     // Deleting a whole repository.
     "SELECT name FROM tags WHERE repo_id = ?1",
     "DELETE FROM tags WHERE repo_id = ?1",

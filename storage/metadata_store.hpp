@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -193,6 +194,8 @@ class MetadataStore {
   std::optional<std::string> immutable_rule(std::string_view repo, std::string_view tag) const;
   // True if any repository links the blob.
   Result<bool> blob_linked_anywhere(const Digest& d) const;
+  // Every digest some repository links.
+  Result<std::unordered_set<std::string>> linked_digests() const;
 
   // --- quotas and usage (storage/quota.hpp) ---------------------------------
   // Usage is kept by triggers on the repo_blobs table, so any statement that

@@ -83,15 +83,13 @@ Result<void> read_graph(Connection& c, GcSnapshot& s) {
 Result<GcSnapshot> MetadataStore::gc_snapshot() const {
   auto lease = impl_->readers.acquire();
   Connection& c = *lease;
-  {
-    Query begin = query(c, kBeginRead);
-    if (Result<void> r = run(begin); !r) return std::unexpected(r.error());
+  Transaction read(c);
+  if (Result<void> r = read.begin(Transaction::Mode::kDeferred); !r) {
+    return std::unexpected(r.error());
   }
   GcSnapshot s;
-  Result<void> read = read_graph(c, s);
-  Query end = query(c, read ? kCommit : kRollback);
-  if (Result<void> r = run(end); !r && read) return std::unexpected(r.error());
-  if (!read) return std::unexpected(read.error());
+  if (Result<void> r = read_graph(c, s); !r) return std::unexpected(r.error());
+  if (Result<void> r = read.commit(); !r) return std::unexpected(r.error());
   return s;
 }
 
@@ -163,6 +161,18 @@ Result<bool> MetadataStore::blob_linked_anywhere(const Digest& d) const {
   Query q = query(*lease, kBlobLinkedAnywhere);
   q.bind(1, digest.view());
   return q.step();
+}
+
+Result<std::unordered_set<std::string>> MetadataStore::linked_digests() const {
+  auto lease = impl_->readers.acquire();
+  Query q = query(*lease, kLinkedDigests);
+  std::unordered_set<std::string> out;
+  Result<void> r = each_row(q, [&]() -> Result<void> {
+    out.emplace(q.text(0));
+    return {};
+  });
+  if (!r) return std::unexpected(r.error());
+  return out;
 }
 
 }  // namespace drydock::storage

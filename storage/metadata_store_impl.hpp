@@ -78,36 +78,9 @@ inline Result<ManifestRecord> manifest_from_row(const Query& q, std::string_view
   return m;
 }
 
-// BEGIN IMMEDIATE ... COMMIT, rolled back on scope exit unless committed.
-// IMMEDIATE takes the write lock up front so that the checks made inside the
-// transaction still hold when it commits.
-class Transaction {
- public:
-  explicit Transaction(Connection& c) : c_(c) {}
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-  ~Transaction() {
-    if (!active_) return;
-    Query q = query(c_, kRollback);
-    if (!q.run()) sqlite::log_error(c_.db(), "rollback");
-  }
-  Result<void> begin() {
-    Query q = query(c_, kBegin);
-    if (Result<void> r = run(q); !r) return r;
-    active_ = true;
-    return {};
-  }
-  Result<void> commit() {
-    Query q = query(c_, kCommit);
-    if (Result<void> r = run(q); !r) return r;
-    active_ = false;
-    return {};
-  }
-
- private:
-  Connection& c_;
-  bool active_ = false;
-};
+// Writers BEGIN IMMEDIATE: the write lock taken up front keeps the checks
+// made inside the transaction true until it commits.
+using sqlite::Transaction;
 
 // Read-only connections handed out one caller at a time. WAL lets them read
 // a consistent snapshot while the writer commits, so reads never wait for

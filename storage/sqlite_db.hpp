@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <expected>
@@ -39,7 +40,7 @@ class Connection {
  public:
   // Opens (creating) the database file. Throws std::runtime_error on failure.
   Connection(const std::filesystem::path& file, std::size_t statement_count)
-      : statements_(statement_count, nullptr) {
+      : statement_count_(statement_count), statements_(statement_count + kControlCount, nullptr) {
     // NOMUTEX: each connection is used by one thread at a time (the store's
     // writer mutex or reader pool guarantees it), so SQLite's own per-call
     // locking would only cost time.
@@ -76,6 +77,14 @@ class Connection {
     return s;
   }
 
+  // Transaction control, prepared after the caller's own statements.
+  enum Control : std::size_t { kBeginImmediate, kBeginDeferred, kCommit, kRollback, kControlCount };
+  sqlite3_stmt* control(Control c) {
+    static constexpr std::array<std::string_view, kControlCount> kText = {
+        "BEGIN IMMEDIATE", "BEGIN DEFERRED", "COMMIT", "ROLLBACK"};
+    return statement(statement_count_ + c, kText[c]);
+  }
+
   // Runs SQL text that returns no rows we need (pragmas, DDL). Throws on
   // failure: used at startup only.
   void exec_or_throw(const std::string& sql) {
@@ -100,6 +109,7 @@ class Connection {
 
  private:
   sqlite3* db_ = nullptr;
+  std::size_t statement_count_;
   std::vector<sqlite3_stmt*> statements_;
 };
 
@@ -189,6 +199,48 @@ class Query {
   sqlite3* db_;
   sqlite3_stmt* stmt_;
   bool failed_;
+};
+
+// BEGIN ... COMMIT on one connection, rolled back when it goes out of scope
+// uncommitted. kImmediate takes the write lock at BEGIN (every writer);
+// kDeferred reads one consistent snapshot until it ends, while WAL lets the
+// writer go on.
+class Transaction {
+ public:
+  enum class Mode { kImmediate, kDeferred };
+  explicit Transaction(Connection& c) : c_(c) {}
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction() { (void)rollback(); }
+
+  Result<void> begin(Mode mode = Mode::kImmediate) {
+    Result<void> r = exec(mode == Mode::kImmediate ? Connection::kBeginImmediate
+                                                   : Connection::kBeginDeferred);
+    active_ = r.has_value();
+    return r;
+  }
+  Result<void> commit() {
+    Result<void> r = exec(Connection::kCommit);
+    if (r) active_ = false;
+    return r;
+  }
+  // Ends the transaction now, if still open (the destructor's work, early).
+  Result<void> rollback() {
+    if (!active_) return {};
+    active_ = false;
+    return exec(Connection::kRollback);
+  }
+
+ private:
+  Result<void> exec(Connection::Control c) {
+    Query q(c_, c_.control(c));
+    Result<int> r = q.run();
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }
+
+  Connection& c_;
+  bool active_ = false;
 };
 
 }  // namespace drydock::storage::sqlite
