@@ -1,6 +1,7 @@
 #include "builder/build_cache.hpp"
 
 #include <array>
+#include <cstdio>
 #include <mutex>
 
 #include "storage/sqlite_db.hpp"
@@ -36,6 +37,17 @@ constexpr std::array<const char*, kSqlCount> kSqlText = {
     "SELECT key, layer_size FROM build_cache ORDER BY last_used ASC, rowid ASC LIMIT 64",
     "SELECT DISTINCT layer_digest FROM build_cache WHERE layer_digest != ''",
 };
+
+// The digests kLayers returns.
+storage::Result<std::vector<storage::Digest>> layer_digests(Query& q) {
+  std::vector<storage::Digest> out;
+  for (;;) {
+    auto row = q.step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    if (auto d = storage::parse_digest(q.text(0))) out.push_back(*std::move(d));
+  }
+}
 
 }  // namespace
 
@@ -133,14 +145,26 @@ storage::Result<CacheStats> BuildCache::stats() {
 
 storage::Result<std::vector<storage::Digest>> BuildCache::layers() {
   std::lock_guard lock(impl_->mu);
-  std::vector<storage::Digest> out;
   auto q = impl_->query(kLayers);
-  for (;;) {
-    auto row = q.step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return out;
-    if (auto d = storage::parse_digest(q.text(0))) out.push_back(*std::move(d));
+  return layer_digests(q);
+}
+
+storage::Result<std::vector<storage::Digest>> cached_layers(const std::filesystem::path& db_file) {
+  std::optional<Connection> db;
+  try {
+    db.emplace(db_file, kSqlCount);
+    db->exec_or_throw("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;");
+    if (db->query_int_or_throw(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'build_cache'") ==
+        0) {
+      return std::vector<storage::Digest>{};
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return std::unexpected(storage::StorageError::kDatabase);
   }
+  Query q(*db, db->statement(kLayers, kSqlText[kLayers]));
+  return layer_digests(q);
 }
 
 storage::Result<std::size_t> BuildCache::evict() {

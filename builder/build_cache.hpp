@@ -61,6 +61,10 @@ class BuildCache {
   std::unique_ptr<Impl> impl_;
 };
 
+// The layers the build cache in `db_file` names, read without writing (no
+// table yet: none), for `drydock fsck`, which runs without the server.
+storage::Result<std::vector<storage::Digest>> cached_layers(const std::filesystem::path& db_file);
+
 // Builds a cache key: a hash over the parts fed in, each length-prefixed so
 // that ("ab","c") and ("a","bc") differ.
 class CacheKey {

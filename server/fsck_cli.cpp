@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "builder/build_cache.hpp"
 #include "config/config.hpp"
 #include "registry/manifest.hpp"
 #include "storage/fsck.hpp"
@@ -23,7 +24,8 @@ constexpr const char* kFsckUsage = R"(Integrity check:
       manifest parses and everything it references is in its repository,
       every tag points at a stored manifest. Blob files that no repository
       links and unexpected files under blobs/ are listed as warnings (deleted
-      content waits for garbage collection; fsck never deletes a file).
+      content waits for garbage collection; fsck never deletes a file);
+      layers only the build cache holds are counted, not warned about.
       --repair  move each corrupt blob file to DATA/quarantine/ and remove the
                 database links to it (and links whose file is missing), so that
                 pushing the same content again is accepted and heals it.
@@ -97,10 +99,10 @@ void print_text(const storage::FsckReport& r, bool repair, double seconds) {
   std::uint64_t warn_bytes = 0;
   for (const auto& i : r.issues) warn_bytes += storage::is_problem(i.finding) ? 0 : i.bytes;
   std::printf(
-      "checked %zu blob files (%s), %zu repositories, %zu blob links, %zu manifests, %zu tags "
-      "in %.1f s\n",
+      "checked %zu blob files (%s), %zu repositories, %zu blob links, %zu manifests, %zu tags, "
+      "%zu layers only the build cache holds, in %.1f s\n",
       r.blob_files, human_bytes(r.blob_bytes).c_str(), r.repositories, r.blob_links, r.manifests,
-      r.tags, seconds);
+      r.tags, r.extra_roots, seconds);
   std::printf("%zu problems, %zu warnings (%s)", r.problems(), r.warnings(),
               human_bytes(warn_bytes).c_str());
   if (repair) std::printf(", %zu repaired", r.repaired());
@@ -130,7 +132,8 @@ void print_json(const std::filesystem::path& data, const storage::FsckReport& r,
                           {"repositories", r.repositories},
                           {"blob_links", r.blob_links},
                           {"manifests", r.manifests},
-                          {"tags", r.tags}}},
+                          {"tags", r.tags},
+                          {"build_cache_only_layers", r.extra_roots}}},
                         {"seconds", seconds},
                         {"issues", std::move(issues)}};
   std::printf("%s\n", out.dump(2).c_str());
@@ -158,6 +161,7 @@ int run_fsck_command(const std::vector<std::string>& args) {
   storage::FsckOptions o{c.storage.data_dir,
                          a.repair ? storage::FsckMode::kRepair : storage::FsckMode::kCheck,
                          parse_refs, c.registry.max_manifest_bytes};
+  o.extra_roots = [db = o.data_dir / "metadata.db"] { return builder::cached_layers(db); };
   auto start = std::chrono::steady_clock::now();
   auto report = storage::run_fsck(o);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -291,7 +291,8 @@ void check_links(const Snapshot& s, const FileIndex& files, FsckReport& report) 
   }
 }
 
-void check_orphans(const Snapshot& s, const FileIndex& files, FsckReport& report) {
+void check_orphans(const Snapshot& s, const FileIndex& files,
+                   const std::vector<Digest>& extra_roots, FsckReport& report) {
   std::set<std::string_view> used;
   for (const auto& [repo, links] : s.links) {
     for (const auto& [digest, size] : links) used.insert(digest);
@@ -299,8 +300,14 @@ void check_orphans(const Snapshot& s, const FileIndex& files, FsckReport& report
   for (const auto& [repo, manifests] : s.manifests) {
     for (const auto& [digest, m] : manifests) used.insert(digest);
   }
+  std::set<std::string> held;
+  for (const Digest& d : extra_roots) held.insert(d.str());
   for (const auto& [digest, f] : files) {
     if (used.contains(digest)) continue;
+    if (held.contains(digest)) {
+      ++report.extra_roots;
+      continue;
+    }
     report.issues.push_back(FsckIssue{FsckFinding::kOrphanBlob, "", digest,
                                       "no repository links this blob file", f.size});
   }
@@ -513,7 +520,13 @@ Result<FsckReport> run_fsck(const FsckOptions& o) {
   check_links(*s, *files, report);
   check_manifests(o, *s, *files, report);
   check_tags(*s, report);
-  check_orphans(*s, *files, report);
+  std::vector<Digest> extra;
+  if (o.extra_roots) {
+    Result<std::vector<Digest>> roots = o.extra_roots();
+    if (!roots) return std::unexpected(roots.error());
+    extra = *std::move(roots);
+  }
+  check_orphans(*s, *files, extra, report);
   if (o.mode == FsckMode::kRepair) repair(*c, o, *files, report);
   std::ranges::stable_sort(report.issues, [](const FsckIssue& a, const FsckIssue& b) {
     return std::tuple(!is_problem(a.finding), a.finding, a.repository, a.what) <

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/digest.hpp"
 #include "storage/error.hpp"
 #include "storage/metadata_store.hpp"
 
@@ -57,6 +58,7 @@ struct FsckReport {
   std::size_t blob_links = 0;
   std::size_t manifests = 0;
   std::size_t tags = 0;
+  std::size_t extra_roots = 0;  // blobs only the build cache holds, not orphans
 
   std::size_t problems() const;
   std::size_t warnings() const;
@@ -76,6 +78,10 @@ struct FsckOptions {
   // Optional: without it, references come from the database rows only.
   FsckManifestParser parse_manifest;
   std::uint64_t max_manifest_bytes = 4u << 20;
+  // Optional: blobs kept outside the repositories (the build cache's
+  // layers), which are therefore not orphans. Called once, after the
+  // database is read.
+  std::function<Result<std::vector<Digest>>()> extra_roots;
 };
 
 // Checks the data directory. Check mode never writes. Repair mode moves each

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "builder/build_cache.hpp"
+#include "storage/sqlite_db.hpp"
 #include "tests/builder/executor_test_util.hpp"
 
 namespace drydock::builder {
@@ -174,6 +175,36 @@ TEST(BuildCacheStore, EvictsLeastRecentlyUsedBeyondTheBound) {
   ASSERT_TRUE(got && *got);
   EXPECT_FALSE((*got)->layer);
   EXPECT_EQ((*got)->created, "t");
+}
+
+// What drydock fsck reads, without the server and without writing: nothing
+// before the table exists (and the database file stays without it), then the
+// layers of the entries.
+TEST(BuildCacheStore, CachedLayersReadsWithoutWriting) {
+  test_util::TempDir dir{"cache"};
+  const auto db = dir.path() / "c.db";
+  {
+    storage::sqlite::Connection plain(db, 0);
+    plain.exec_or_throw("CREATE TABLE other (x)");
+  }
+  auto none = cached_layers(db);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  {
+    storage::sqlite::Connection plain(db, 0);
+    EXPECT_EQ(plain.query_int_or_throw("SELECT count(*) FROM sqlite_master WHERE name = 'build_cache'"),
+              0);
+  }
+  BuildCache cache(db, 0);
+  CacheEntry e;
+  e.layer = LayerBlob{storage::digest_of("layer"), 5};
+  e.diff_id = storage::digest_of("diff").str();
+  ASSERT_TRUE(cache.put("k1", e, 1));
+  ASSERT_TRUE(cache.put("k2", e, 2));
+  ASSERT_TRUE(cache.put("empty", CacheEntry{}, 3));
+  auto layers = cached_layers(db);
+  ASSERT_TRUE(layers);
+  EXPECT_EQ(*layers, std::vector{storage::digest_of("layer")});
 }
 
 TEST(CacheKeyTest, PartsAreDelimited) {

@@ -110,9 +110,12 @@ class ProcessBuild : public ::testing::Test {
 
   fs::path data() const { return dir_.path() / "data"; }
 
-  // Starts the server with `builder` as the config's builder section.
-  void start(json builder = json::object(), std::vector<std::string> extra = {}) {
+  // Starts the server with `builder` as the config's builder section and
+  // `sections` as further sections.
+  void start(json builder = json::object(), std::vector<std::string> extra = {},
+             json sections = json::object()) {
     json cfg = {{"builder", builder}};
+    cfg.update(sections);
     write_file(dir_.path() / "config.json", cfg.dump());
     auto args = ServerProcess::serve_args(data());
     args.push_back("--config");
@@ -301,6 +304,34 @@ TEST_F(ProcessBuild, ContextBecomesATaggedImageWithItsLog) {
   ASSERT_EQ(list["builds"].size(), 1u);
   EXPECT_EQ(list["builds"][0]["id"], id);
   EXPECT_EQ(leftovers(), 0u);
+}
+
+// Layers the build cache keeps after their image is deleted and collected
+// are neither collected (they are GC roots) nor reported by drydock fsck as
+// orphans: fsck reads the cache as the server does.
+TEST_F(ProcessBuild, CacheOnlyLayersAreNeitherCollectedNorOrphans) {
+  start(json::object(), {}, {{"gc", {{"grace_seconds", 0}, {"interval_minutes", 0}}}});
+  push_base();
+  std::string id = submit("?t=apps/cached:1",
+                          context("FROM localhost:5000/base/busybox:1\nRUN echo x > /x\n"));
+  json j = wait_finished(id);
+  ASSERT_EQ(j["status"], "succeeded") << log(id);
+  auto m = http().get("/v2/apps/cached/manifests/1",
+                      {{"Accept", "application/vnd.oci.image.manifest.v1+json"}});
+  ASSERT_EQ(m.status, 200u);
+  const std::string run_layer = m.json()["layers"][1]["digest"];
+  const std::string config = m.json()["config"]["digest"];
+  ASSERT_EQ(http().del("/v2/apps/cached/manifests/" + j["digest"].get<std::string>()).status, 202u);
+  auto gc = http().post("/admin/gc", "");
+  ASSERT_EQ(gc.status, 200u) << gc.body;
+  EXPECT_FALSE(fs::exists(blob_path(data(), config))) << gc.body;
+  EXPECT_TRUE(fs::exists(blob_path(data(), run_layer))) << gc.body;
+  server_.reset();
+  auto fsck = run_cli({"fsck", "--data", data().string()}, 60s);
+  EXPECT_EQ(fsck.status.exit_code, 0) << fsck.out << fsck.err;
+  EXPECT_EQ(fsck.out.find("orphan-blob"), std::string::npos) << fsck.out;
+  EXPECT_NE(fsck.out.find("0 problems, 0 warnings"), std::string::npos) << fsck.out;
+  EXPECT_NE(fsck.out.find("1 layers only the build cache holds"), std::string::npos) << fsck.out;
 }
 
 TEST_F(ProcessBuild, FailedStepNamesTheInstructionAndTagsNothing) {

@@ -158,6 +158,23 @@ TEST_F(FsckTest, StrayFilesAndOrphansAreWarningsOnly) {
   EXPECT_EQ(r.issues[0].bytes, std::string_view("never linked").size());
 }
 
+// A layer only the build cache holds is neither linked nor an orphan; an
+// extra root that fails to read fails the check rather than warn wrongly.
+TEST_F(FsckTest, ExtraRootsAreNotOrphans) {
+  ASSERT_TRUE(blobs_->put("cached layer", digest_of("cached layer")));
+  ASSERT_TRUE(blobs_->put("never linked", digest_of("never linked")));
+  FsckOptions o{dir_.path()};
+  o.extra_roots = [] { return Result<std::vector<Digest>>(std::vector{digest_of("cached layer")}); };
+  auto r = run_fsck(o);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(lines(*r), std::vector<std::string>{"orphan-blob " + d("never linked")});
+  EXPECT_EQ(r->extra_roots, 1u);
+  o.extra_roots = [] { return Result<std::vector<Digest>>(std::unexpected(StorageError::kDatabase)); };
+  auto failed = run_fsck(o);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error(), StorageError::kDatabase);
+}
+
 TEST_F(FsckTest, WrongRecordedSizeAndDanglingTag) {
   exec_sql(db(), "UPDATE repo_blobs SET size = 999 WHERE digest = '" + d(kConfig) + "'");
   // Foreign keys are off on this raw connection, as after a hand edit.
