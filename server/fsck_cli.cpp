@@ -12,6 +12,7 @@
 #include "builder/build_cache.hpp"
 #include "config/config.hpp"
 #include "registry/manifest.hpp"
+#include "storage/data_lock.hpp"
 #include "storage/fsck.hpp"
 
 namespace drydock::server {
@@ -34,9 +35,8 @@ constexpr const char* kFsckUsage = R"(Integrity check:
       Exit status: 0 clean (warnings allowed), 1 problems found (even if
       repaired) or the check could not run, 2 usage error.
       The check only reads and is safe while a server runs (content pushed
-      during the scan may show as an orphan warning). Stop the server before
-      --repair: a push of the same digest racing the repair can leave a link
-      without its file, which the next fsck reports.
+      during the scan may show as an orphan warning). --repair is refused
+      (exit 1) while a server runs on the directory: stop it first.
 )";
 
 struct FsckArgs {
@@ -162,6 +162,18 @@ int run_fsck_command(const std::vector<std::string>& args) {
                          a.repair ? storage::FsckMode::kRepair : storage::FsckMode::kCheck,
                          parse_refs, c.registry.max_manifest_bytes};
   o.extra_roots = [db = o.data_dir / "metadata.db"] { return builder::cached_layers(db); };
+  // Repairing moves blob files and drops links: not under a running server.
+  std::optional<storage::DataDirLock> lock;
+  std::error_code ec;
+  if (a.repair && std::filesystem::is_regular_file(o.data_dir / "metadata.db", ec)) {
+    auto taken = storage::DataDirLock::acquire(o.data_dir, "fsck --repair");
+    if (!taken) {
+      std::fprintf(stderr, "drydock fsck: %s: stop it before --repair (checking works while it runs)\n",
+                   taken.error().c_str());
+      return 1;
+    }
+    lock = *std::move(taken);
+  }
   auto start = std::chrono::steady_clock::now();
   auto report = storage::run_fsck(o);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

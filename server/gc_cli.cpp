@@ -1,29 +1,36 @@
 #include "server/gc_cli.hpp"
 
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "builder/build_cache.hpp"
 #include "server/cli_http_client.hpp"
 #include "server/gc_service.hpp"
+#include "server/store_rules.hpp"
+#include "storage/data_lock.hpp"
 
 namespace drydock::server {
 namespace {
 
 constexpr const char* kUsage = R"(
-drydock gc [--dry-run] [--json] [CONNECTION]
+drydock gc [--dry-run] [--json] [CONNECTION | OFFLINE]
   Collects garbage on a running server now (an admin's job when
   authentication is on): applies gc.retention, then deletes manifests nothing
   keeps (see README, "Reclaiming space"), unused blob links and blob files.
   Pushes and pulls go on meanwhile. --dry-run reports what would go and
   changes nothing. The server also collects every gc.interval_minutes.
-drydock prune --untagged [--older-than DURATION] [--dry-run] [--json] [CONNECTION]
+drydock prune --untagged [--older-than DURATION] [--dry-run] [--json] [CONNECTION | OFFLINE]
   Deletes untagged manifests that nothing references (like `docker image
   prune`), pushed more than DURATION ago (90s, 30m, 24h, 7d; default 0) and
   never within gc.grace_seconds, then collects what that frees.
 CONNECTION: --server URL ($DRYDOCK_SERVER, default http://127.0.0.1:5000),
   --ca-cert FILE ($DRYDOCK_CA_CERT), --user NAME ($DRYDOCK_USER, with the
   password or access token in $DRYDOCK_PASSWORD).
+OFFLINE: --data DIR and/or --config FILE (as for drydock serve): works on the
+  data directory itself, with the config's gc and registry settings, while no
+  server runs on it (refused, exit 1, while one does).
 )";
 
 struct GcArgs {
@@ -32,6 +39,7 @@ struct GcArgs {
   bool untagged = false;
   std::optional<std::string> older_than;
   std::optional<std::string> server, ca_cert, user;
+  std::optional<std::string> data, config_file;  // offline
   bool help = false;
 };
 
@@ -58,12 +66,17 @@ std::optional<std::string> parse_args(const std::string& command,
     } else if (f == "--server" || f == "--ca-cert" || f == "--user") {
       auto& out = f == "--server" ? a.server : f == "--ca-cert" ? a.ca_cert : a.user;
       if (!value(out)) return f + " needs a value";
+    } else if (f == "--data" || f == "--config") {
+      if (!value(f == "--data" ? a.data : a.config_file)) return f + " needs a value";
     } else {
       return "unknown argument " + f;
     }
   }
   if (command == "prune" && !a.untagged && !a.help) {
     return "prune needs --untagged (the only kind of prune there is)";
+  }
+  if ((a.data || a.config_file) && (a.server || a.ca_cert || a.user)) {
+    return "--data/--config work on the directory, --server/--ca-cert/--user ask a server: not both";
   }
   return std::nullopt;
 }
@@ -98,6 +111,58 @@ void print_report(const nlohmann::json& r) {
               r.value("seconds", 0.0));
 }
 
+// Prints the report (a gc_report_json object); 0, or 1 if it is not one.
+int print_answer(const std::string& command, const std::string& body, bool json) {
+  auto report = nlohmann::json::parse(body, nullptr, false);
+  if (!report.is_object()) {
+    std::fprintf(stderr, "drydock %s: the server's answer is not a report\n", command.c_str());
+    return 1;
+  }
+  if (json) {
+    std::printf("%s\n", report.dump(2).c_str());
+  } else {
+    print_report(report);
+  }
+  return 0;
+}
+
+// gc or prune on the data directory, with the server stopped.
+int run_offline(const std::string& command, const GcArgs& a) {
+  config::Config c;
+  try {
+    if (a.config_file) c = config::load_file(*a.config_file, c);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "drydock %s: %s\n", command.c_str(), e.what());
+    return 2;
+  }
+  if (a.data) c.storage.data_dir = *a.data;
+  const std::filesystem::path data = c.storage.data_dir;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(data / "metadata.db", ec)) {
+    std::fprintf(stderr, "drydock %s: no data directory at %s (no metadata.db)\n",
+                 command.c_str(), data.c_str());
+    return 2;
+  }
+  auto lock = storage::DataDirLock::acquire(data, command);
+  if (!lock) {
+    std::fprintf(stderr, "drydock %s: %s: stop it, or ask it (drydock %s --server URL)\n",
+                 command.c_str(), lock.error().c_str(), command.c_str());
+    return 1;
+  }
+  storage::FsBlobStore blobs(data);
+  storage::MetadataStore meta(data / "metadata.db");
+  apply_store_rules(meta, c.registry);
+  GcService gc(meta, blobs, c.gc, [db = data / "metadata.db"] { return builder::cached_layers(db); });
+  auto report = command == "gc"
+                    ? gc.collect(a.dry_run)
+                    : gc.prune_untagged(a.older_than ? *parse_duration(*a.older_than) : 0, a.dry_run);
+  if (!report) {
+    std::fprintf(stderr, "drydock %s: failed: %s\n", command.c_str(),
+                 std::string(storage::to_string(report.error())).c_str());
+    return 1;
+  }
+  return print_answer(command, gc_report_json(*report), a.json);
+}
 
 }  // namespace
 
@@ -113,6 +178,7 @@ int run_gc_command(const std::string& command, const std::vector<std::string>& a
     std::fputs(kUsage, stdout);
     return 0;
   }
+  if (a.data || a.config_file) return run_offline(command, a);
   auto options = cli_connection(a.server, a.ca_cert, a.user);
   if (!options) {
     std::fprintf(stderr, "drydock %s: %s\n", command.c_str(), options.error().c_str());
@@ -138,17 +204,7 @@ int run_gc_command(const std::string& command, const std::vector<std::string>& a
     std::fprintf(stderr, "drydock %s: %s\n", command.c_str(), describe_error(*reply).c_str());
     return 1;
   }
-  auto report = nlohmann::json::parse(reply->body, nullptr, false);
-  if (!report.is_object()) {
-    std::fprintf(stderr, "drydock %s: the server's answer is not a report\n", command.c_str());
-    return 1;
-  }
-  if (a.json) {
-    std::printf("%s\n", report.dump(2).c_str());
-  } else {
-    print_report(report);
-  }
-  return 0;
+  return print_answer(command, reply->body, a.json);
 }
 
 }  // namespace drydock::server

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "auth/access.hpp"
 #include "auth/authenticator.hpp"
 #include "builder/build_service.hpp"
 #include "images/image_store.hpp"
@@ -29,8 +28,10 @@
 #include "server/usage_cli.hpp"
 #include "server/registry_fetcher.hpp"
 #include "server/server.hpp"
+#include "server/store_rules.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/clock.hpp"
+#include "storage/data_lock.hpp"
 #include "storage/metadata_store.hpp"
 #include "storage/upload_store.hpp"
 
@@ -296,29 +297,6 @@ int wait_for_stop(const sigset_t& signals, server::Server& srv, bool tls) {
   }
 }
 
-// registry.immutable_tags as the store's rules: the first rule matching the
-// repository (a grant pattern) and the tag (a glob) names itself.
-storage::TagRules immutable_tags(const config::RegistryConfig& r) {
-  return [rules = r.immutable_tags](std::string_view repo,
-                                    std::string_view tag) -> std::optional<std::string> {
-    for (const auto& rule : rules) {
-      if (auth::pattern_matches(rule.repositories, repo) && auth::pattern_matches(rule.tags, tag)) {
-        return "registry.immutable_tags: repositories \"" + rule.repositories + "\", tags \"" +
-               rule.tags + "\"";
-      }
-    }
-    return std::nullopt;
-  };
-}
-
-// registry.quotas as the store's limits.
-storage::QuotaLimits quota_limits(const config::QuotaConfig& q) {
-  storage::QuotaLimits out;
-  out.default_bytes = q.default_bytes;
-  for (const auto& [ns, limit] : q.namespaces) out.namespaces[ns] = limit;
-  return out;
-}
-
 // The build service's options from the config; its data under DATA/builder.
 builder::BuildServiceOptions builder_options(const config::Config& c) {
   const auto& b = c.builder;
@@ -356,10 +334,12 @@ int serve(const ServeFlags& flags) {
   sigset_t signals = block_signals();
   const auto& data = c.storage.data_dir;
   std::filesystem::create_directories(data);
+  // Held until the process exits: one owner of the blobs (and their leases).
+  auto lock = storage::DataDirLock::acquire(data, "serve");
+  if (!lock) throw std::runtime_error(lock.error());
   storage::FsBlobStore blobs(data);
   storage::MetadataStore meta(data / "metadata.db");
-  if (!c.registry.immutable_tags.empty()) meta.set_immutable_tags(immutable_tags(c.registry));
-  meta.set_quotas(quota_limits(c.registry.quotas));
+  server::apply_store_rules(meta, c.registry);
   storage::UploadStore uploads(data / "uploads", blobs, meta);
   registry::Registry reg(
       blobs, meta, uploads,

@@ -36,11 +36,15 @@ inline UniqueFd open_fd(const std::filesystem::path& path, int flags, mode_t mod
   return UniqueFd(fd);
 }
 
-// Writes all of `bytes` at `offset`. Returns 0 or an errno value.
-inline int pwrite_all(int fd, const void* data, std::size_t n, std::uint64_t offset) {
+// Calls `write(p, n, done)` (a pwrite or write of up to n bytes from p,
+// `done` already written) until all `n` bytes are written. Returns 0 or an
+// errno value.
+template <class Write>
+int write_fully(const void* data, std::size_t n, Write&& write) {
   const char* p = static_cast<const char*>(data);
+  std::uint64_t done = 0;
   while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(offset));
+    ssize_t w = write(p, n, done);
     if (w < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -48,26 +52,24 @@ inline int pwrite_all(int fd, const void* data, std::size_t n, std::uint64_t off
     if (w == 0) return EIO;
     p += w;
     n -= static_cast<std::size_t>(w);
-    offset += static_cast<std::uint64_t>(w);
+    done += static_cast<std::uint64_t>(w);
   }
   return 0;
+}
+
+// Writes all of `bytes` at `offset`. Returns 0 or an errno value.
+inline int pwrite_all(int fd, const void* data, std::size_t n, std::uint64_t offset) {
+  return write_fully(data, n, [&](const char* p, std::size_t left, std::uint64_t done) {
+    return ::pwrite(fd, p, left, static_cast<off_t>(offset + done));
+  });
 }
 
 // Writes all of `bytes` at the file position (pipes, sockets, stdout).
 // Returns 0 or an errno value.
 inline int write_all(int fd, const void* data, std::size_t n) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (w == 0) return EIO;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return 0;
+  return write_fully(data, n, [&](const char* p, std::size_t left, std::uint64_t) {
+    return ::write(fd, p, left);
+  });
 }
 
 // Reads up to `n` bytes at `offset`, stopping early only at end of file.

@@ -138,6 +138,58 @@ TEST(ProcessGc, ReclaimsWhatDeletedImagesHeldAndPrunesUntaggedOnes) {
   EXPECT_EQ(c.post("/admin/nothing").status, 404u);
 }
 
+// One owner of a data directory at a time: a second server, an offline gc
+// and fsck --repair are refused while a server runs on it; with the server
+// stopped, `drydock gc --data` collects with the config's settings.
+TEST(ProcessGc, OfflineCollectionOnlyWithoutAServer) {
+  ScratchDir dir;
+  fs::path data = dir.path() / "data";
+  fs::path config = dir.path() / "config.json";
+  std::ofstream(config) << json{{"gc", {{"interval_minutes", 0}, {"grace_seconds", 0}}}}.dump();
+  PushedManifest keep, gone;
+  {
+    GcServer s(dir, {{"interval_minutes", 0}, {"grace_seconds", 0}});
+    Client c(s.server->port());
+    keep = push_image(c, "off/app", "keep", {std::string(5000, 'k')}, R"({"image":"keep"})");
+    gone = push_image(c, "off/app", "gone", {std::string(7000, 'g')}, R"({"image":"gone"})");
+    ASSERT_EQ(c.del("/v2/off/app/manifests/" + gone.digest).status, 202u);
+
+    auto second = run_cli(ServerProcess::serve_args(data), 30s);
+    EXPECT_EQ(second.status.exit_code, 1) << second.out << second.err;
+    const std::string owner =
+        "is in use by drydock serve (pid " + std::to_string(s.server->pid()) + ")";
+    EXPECT_NE(second.err.find(owner), std::string::npos) << second.err;
+    auto offline = run_cli({"gc", "--data", data.string()}, 60s);
+    EXPECT_EQ(offline.status.exit_code, 1) << offline.out << offline.err;
+    EXPECT_NE(offline.err.find(owner), std::string::npos) << offline.err;
+    auto repair = run_cli({"fsck", "--repair", "--data", data.string()}, 60s);
+    EXPECT_EQ(repair.status.exit_code, 1) << repair.out << repair.err;
+    EXPECT_NE(repair.err.find(owner), std::string::npos) << repair.err;
+    EXPECT_EQ(run_cli({"fsck", "--data", data.string()}, 60s).status.exit_code, 0);
+    EXPECT_EQ(check_pull(c, keep, keep.tag), "");  // the refused ones changed nothing
+    auto mixed = run_cli({"gc", "--data", data.string(), "--server", s.url()});
+    EXPECT_EQ(mixed.status.exit_code, 2) << mixed.err;
+    auto exit = s.server->terminate(30s);
+    ASSERT_TRUE(exit && exit->ok());
+  }
+  auto [bytes_before, files_before] = disk_usage(data);
+  json dry = run_json({"gc", "--dry-run", "--json", "--config", config.string(), "--data",
+                       data.string()});
+  EXPECT_EQ(dry["blobs_deleted"], 3);
+  EXPECT_EQ(disk_usage(data).second, files_before);
+  json done = run_json({"gc", "--json", "--config", config.string(), "--data", data.string()});
+  std::uint64_t freed = gone.body.size() + gone.blobs[0].size + gone.blobs[1].size;
+  EXPECT_EQ(done["bytes_freed"], freed);
+  EXPECT_EQ(bytes_before - disk_usage(data).first, freed);
+  EXPECT_EQ(run_cli({"fsck", "--data", data.string()}, 60s).status.exit_code, 0);
+  EXPECT_EQ(run_cli({"gc", "--data", (dir.path() / "none").string()}).status.exit_code, 2);
+
+  GcServer again(dir, {{"interval_minutes", 0}});
+  Client c(again.server->port());
+  EXPECT_EQ(check_pull(c, keep, keep.tag), "");
+  EXPECT_EQ(c.get("/v2/off/app/blobs/" + gone.blobs[1].digest).status, 404u);
+}
+
 TEST(ProcessGc, OnlyAdminsCollectAndRepositoryDeletesFreeWhatOnlyTheyHeld) {
   ScratchDir dir;
   fs::path data = dir.path() / "data";
