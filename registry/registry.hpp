@@ -45,6 +45,7 @@ struct UploadWrite {
   std::optional<std::uint64_t> expected;  // bytes the body must carry, if known
   Then then = Then::kAccept;
   storage::Digest digest;  // for kComplete
+  std::uint64_t quota_checked = 0;  // the offset the namespace quota was last checked at
 };
 
 using UploadStep = std::variant<Reply, UploadWrite>;
@@ -123,6 +124,9 @@ class Registry {
   // quota (unless the namespace holds `digest` already).
   std::optional<Reply> quota_precheck(std::string_view name, const storage::Digest& digest,
                                       std::uint64_t size) const;
+  // 403 if the session, `size` bytes long, can no longer become a blob the
+  // namespace has room for (quota_precheck once the digest is known).
+  std::optional<Reply> upload_quota_check(const UploadWrite& w, std::uint64_t size) const;
   UploadStep continue_upload(std::string_view name, std::string_view id, const RequestInfo& r,
                              UploadWrite::Then then, storage::Digest digest);
   std::optional<Reply> try_mount(std::string_view name, const Query& q);

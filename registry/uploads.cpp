@@ -15,6 +15,10 @@ using nlohmann::json;
 
 namespace {
 
+// A body streamed without a declared length is checked against the
+// namespace's quota each time this much more of it has arrived.
+constexpr std::uint64_t kQuotaCheckBytes = 16u << 20;
+
 Reply upload_unknown(std::string_view id) {
   return error_reply(ErrorCode::kBlobUploadUnknown, "blob upload unknown to registry",
                      json_text(json{{"id", id}}));
@@ -157,18 +161,17 @@ UploadStep Registry::continue_upload(std::string_view name, std::string_view id,
   if (auto bad = check_upload(name, id, status)) return std::move(*bad);
   auto expected = expected_body(r, status.size);
   if (!expected) return out_of_order(name, id, status.size);
-  // The final PUT names the digest: refuse before its body is read when the
-  // blob (what arrived plus what the body declares) cannot fit. A PATCH is
-  // not checked: until the digest is known the blob may be one the
-  // namespace holds already, which costs nothing.
-  if (then == UploadWrite::Then::kComplete) {
-    if (auto refused = quota_precheck(name, digest, status.size + expected->value_or(0))) {
-      (void)uploads_.cancel(id);
-      return std::move(*refused);
-    }
+  UploadWrite w{std::string(name), std::string(id), status.size, status.size, *expected, then,
+                std::move(digest), status.size};
+  // Refused before the body is read when the blob (what arrived plus what
+  // the body declares) cannot fit: for the final PUT, the digest says
+  // whether the namespace holds it already; for a PATCH, only a blob bigger
+  // than all it holds is known not to.
+  if (auto refused = upload_quota_check(w, status.size + expected->value_or(0))) {
+    (void)uploads_.cancel(id);
+    return std::move(*refused);
   }
-  return UploadWrite{std::string(name), std::string(id), status.size, status.size, *expected, then,
-                     std::move(digest)};
+  return w;
 }
 
 std::optional<Reply> Registry::write_upload(UploadWrite& w, std::span<const std::byte> bytes) {
@@ -180,6 +183,14 @@ std::optional<Reply> Registry::write_upload(UploadWrite& w, std::span<const std:
   auto size = uploads_.append(w.id, w.offset, bytes);
   if (!size) return from_storage(size.error(), w);
   w.offset = *size;
+  // A body of unknown length (chunked) is checked as it grows.
+  if (w.offset - w.quota_checked >= kQuotaCheckBytes) {
+    w.quota_checked = w.offset;
+    if (auto refused = upload_quota_check(w, w.offset)) {
+      (void)uploads_.cancel(w.id);
+      return refused;
+    }
+  }
   return std::nullopt;
 }
 
@@ -206,6 +217,14 @@ std::optional<Reply> Registry::quota_precheck(std::string_view name, const stora
                                               std::uint64_t size) const {
   storage::BlobInfo blob{digest, size};
   auto refused = meta_.quota_check(name, std::span<const storage::BlobInfo>(&blob, 1));
+  if (!refused) return storage_failure(refused.error());
+  if (*refused) return quota_exceeded(**refused);
+  return std::nullopt;
+}
+
+std::optional<Reply> Registry::upload_quota_check(const UploadWrite& w, std::uint64_t size) const {
+  if (w.then == UploadWrite::Then::kComplete) return quota_precheck(w.repository, w.digest, size);
+  auto refused = meta_.quota_check_upload(w.repository, size);
   if (!refused) return storage_failure(refused.error());
   if (*refused) return quota_exceeded(**refused);
   return std::nullopt;

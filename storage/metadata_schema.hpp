@@ -207,6 +207,7 @@ enum Sql : std::size_t {
   // Quotas and usage.
   kQuotaBlobInNamespace,
   kQuotaNamespaceUsed,
+  kQuotaNamespaceLargest,
   kUsageNamespaces,
   kUsageRepositories,
   kSqlCount,
@@ -298,6 +299,7 @@ constexpr std::array<std::string_view, kSqlCount> kSqlText = {
     // Quotas and usage: ?1 a namespace ("" for every one where it says so).
     "SELECT 1 FROM namespace_blobs WHERE namespace = ?1 AND digest = ?2",
     "SELECT bytes FROM namespace_usage WHERE namespace = ?1",
+    "SELECT coalesce(max(size), 0) FROM namespace_blobs WHERE namespace = ?1",
     "SELECT namespace, bytes, blobs FROM namespace_usage WHERE ?1 = '' OR namespace = ?1"
     " ORDER BY namespace",
     // The repositories of a namespace are a range of the name index:

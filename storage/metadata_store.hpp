@@ -213,6 +213,11 @@ class MetadataStore {
   // now (read-only: for early checks and for the message after a refusal).
   Result<std::optional<QuotaRefusal>> quota_check(std::string_view repo,
                                                   std::span<const BlobInfo> blobs) const;
+  // The same for an upload of `size` bytes whose digest is not known yet:
+  // refused only when it cannot fit and is bigger than every blob the
+  // namespace holds (a blob it holds already would cost nothing).
+  Result<std::optional<QuotaRefusal>> quota_check_upload(std::string_view repo,
+                                                         std::uint64_t size) const;
   // Namespaces that hold blobs or have a configured limit, in byte order;
   // only `ns` if given.
   Result<std::vector<NamespaceUsage>> namespace_usage(std::string_view ns = {}) const;

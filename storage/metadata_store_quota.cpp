@@ -69,6 +69,28 @@ Result<std::optional<QuotaRefusal>> MetadataStore::quota_check(
   return impl_->over_quota(*lease, repo, blobs);
 }
 
+Result<std::optional<QuotaRefusal>> MetadataStore::quota_check_upload(std::string_view repo,
+                                                                      std::uint64_t size) const {
+  std::string_view ns = namespace_of(repo);
+  std::optional<std::uint64_t> limit = impl_->quotas.limit(ns);
+  if (!limit) return std::optional<QuotaRefusal>();
+  auto lease = impl_->readers.acquire();
+  std::uint64_t figures[2] = {0, 0};  // used, largest blob
+  const Sql sql[2] = {kQuotaNamespaceUsed, kQuotaNamespaceLargest};
+  for (int i = 0; i < 2; ++i) {
+    Query q = query(*lease, sql[i]);
+    q.bind(1, ns);
+    Result<bool> row = q.step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) figures[i] = static_cast<std::uint64_t>(q.int64(0));
+  }
+  const auto [used, largest] = figures;
+  if (size <= largest || (used <= *limit && size <= *limit - used)) {
+    return std::optional<QuotaRefusal>();
+  }
+  return QuotaRefusal{std::string(ns), used, *limit, size};
+}
+
 Result<std::vector<NamespaceUsage>> MetadataStore::namespace_usage(std::string_view ns) const {
   std::vector<NamespaceUsage> out;
   {

@@ -55,19 +55,20 @@ TEST_F(QuotaApiTest, APushOverTheLimitIsDeniedAndLeavesNothing) {
   EXPECT_EQ(json::parse(r.body)["errors"][0]["detail"]["needed"], 2000);
   EXPECT_EQ(json::parse(r.body)["errors"][0]["detail"]["limit"], used + 1500);
   EXPECT_EQ(http().head("/v2/team/app/blobs/" + sha256(big)).status, 404u);
-  // Chunked: the PATCH goes through, the final PUT is refused and the
-  // session is gone.
+  // Chunked: a PATCH bigger than the room left and than every blob the
+  // namespace holds is refused before its body is stored; the session is
+  // gone.
   std::string location = start_upload("team/other");
   Response patched = http().patch(location, big, {{"Content-Type", "application/octet-stream"}});
-  ASSERT_EQ(patched.status, 202u) << patched.body;
-  Response put = http().put(location + "?digest=" + sha256(big), "");
-  expect_quota_denied(put, "2 KiB");
+  expect_quota_denied(patched, "2 KiB");
   EXPECT_EQ(http().get(location).status, 404u);
   EXPECT_EQ(http().head("/v2/team/other/blobs/" + sha256(big)).status, 404u);
-  // The tail of a blob in the final PUT counts too.
-  std::string loc2 = start_upload("team/app");
-  ASSERT_EQ(http().patch(loc2, big.substr(0, 1000)).status, 202u);
-  expect_quota_denied(http().put(loc2 + "?digest=" + sha256(big), big.substr(1000)), "2 KiB");
+  // A PATCH that fits goes through; the final PUT is refused when the whole
+  // blob does not, and the session is gone.
+  std::string loc1 = start_upload("team/other");
+  ASSERT_EQ(http().patch(loc1, big.substr(0, 1000)).status, 202u);
+  expect_quota_denied(http().put(loc1 + "?digest=" + sha256(big), big.substr(1000)), "2 KiB");
+  EXPECT_EQ(http().get(loc1).status, 404u);
   // A manifest that no longer fits: no tag, no manifest.
   std::string small = random_bytes(1400, 8);
   std::string small_digest = push_blob("team/app", small);
@@ -91,8 +92,43 @@ TEST_F(QuotaApiTest, APushOverTheLimitIsDeniedAndLeavesNothing) {
   EXPECT_EQ(inside.status, 201u) << inside.body;
   push_blob("team/app", small);
   push_manifest("team/app", "again", kOciManifest, first.manifest);
+  // A PATCH bigger than the room left (10 bytes) but no bigger than a blob
+  // the namespace holds may be that blob, which costs nothing: it goes
+  // through, and so does its PUT.
+  std::string loc2 = start_upload("team/patched");
+  ASSERT_EQ(http().patch(loc2, small).status, 202u);
+  ASSERT_EQ(http().put(loc2 + "?digest=" + sha256(small), "").status, 201u);
+  std::string loc3 = start_upload("team/patched");
+  expect_quota_denied(http().patch(loc3, small + "x"), "1.4 KiB");
   // Another namespace is not affected.
   push_image("ci/app", "v1", kOciManifest, 3);
+}
+
+// A PATCH streamed without a length (chunked, as docker sends layers) is
+// checked as it grows: past the room left and past every blob the namespace
+// holds, it is refused mid-body, and its bytes do not stay on disk.
+TEST_F(QuotaApiTest, AChunkedPatchIsStoppedOnceItCannotFit) {
+  limit("team", 4u << 20);
+  std::string loc = start_upload("team/stream");
+  Connection c = connect();
+  c.send(Request{.method = "PATCH", .target = loc, .chunked = true}.head());
+  const std::string piece(1u << 20, 'q');
+  char size_line[32];
+  std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece.size());
+  for (int i = 0; i < 40 && c.try_send(std::string(size_line) + piece + "\r\n"); ++i) {
+  }
+  // No last chunk was sent: an answer now was given mid-body (the server
+  // then reads and discards the rest before it closes, like nginx).
+  Response r = c.read_response();
+  expect_quota_denied(r, "16 MiB");
+  EXPECT_TRUE(c.wait_closed(std::chrono::seconds(5)));
+  expect_alive();
+  EXPECT_EQ(http().get(loc).status, 404u);
+  std::uint64_t stored = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(data_dir())) {
+    if (e.is_regular_file() && e.path().filename() != "metadata.db") stored += e.file_size();
+  }
+  EXPECT_LT(stored, 4u << 20);
 }
 
 TEST_F(QuotaApiTest, UsageReportsExactFigures) {

@@ -184,6 +184,29 @@ TEST_F(QuotaTest, ALinkOverTheLimitIsRefusedAndWritesNothing) {
   EXPECT_EQ(store_->quota_check("team/more", two).value()->needed, 1u);
 }
 
+// An upload whose digest is not known yet is refused only once it can be no
+// blob the namespace holds (it is bigger than all of them) and does not fit.
+TEST_F(QuotaTest, AnUploadOfUnknownDigestIsRefusedOnlyWhenNothingItCouldBeFits) {
+  EXPECT_FALSE(store_->quota_check_upload("team/app", 1u << 30).value());  // no limit
+  limit("team", 1000);
+  EXPECT_FALSE(store_->quota_check_upload("team/app", 1000).value());  // empty namespace
+  auto empty = store_->quota_check_upload("team/app", 1001).value();
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->used, 0u);
+  EXPECT_EQ(empty->needed, 1001u);
+  ASSERT_TRUE(store_->link_blob("team/app", sized_blob("big", 600)));
+  ASSERT_TRUE(store_->link_blob("team/app", sized_blob("small", 300)));
+  EXPECT_FALSE(store_->quota_check_upload("team/web", 100).value());  // fits
+  EXPECT_FALSE(store_->quota_check_upload("team/web", 600).value());  // may be "big"
+  auto refused = store_->quota_check_upload("team/web", 601).value();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->namespace_name, "team");
+  EXPECT_EQ(refused->used, 900u);
+  EXPECT_EQ(refused->limit, 1000u);
+  EXPECT_EQ(refused->needed, 601u);
+  EXPECT_FALSE(store_->quota_check_upload("other/app", 1u << 30).value());
+}
+
 TEST_F(QuotaTest, AManifestOverTheLimitIsRefusedAndWritesNothing) {
   BlobInfo layer = sized_blob("layer", 100);
   ASSERT_TRUE(store_->link_blob("team/app", layer));
