@@ -126,9 +126,11 @@ void read_registry(const std::filesystem::path& file, const json& r, RegistryCon
 
 void read_gc(const std::filesystem::path& file, const json& g, GcConfig& out) {
   check_keys(file, g, "gc.",
-             {"interval_minutes", "grace_seconds", "untagged_retention_hours", "retention"});
+             {"interval_minutes", "grace_seconds", "upload_session_hours",
+              "untagged_retention_hours", "retention"});
   read(file, g, "interval_minutes", out.interval_minutes);
   read(file, g, "grace_seconds", out.grace_seconds);
+  read(file, g, "upload_session_hours", out.upload_session_hours);
   if (g.contains("untagged_retention_hours") && !g["untagged_retention_hours"].is_null()) {
     unsigned hours = 0;
     read(file, g, "untagged_retention_hours", hours);

@@ -66,6 +66,9 @@ struct RetentionRule {
 struct GcConfig {
   unsigned interval_minutes = 360;  // a collection every this often; 0: only on demand
   unsigned grace_seconds = 3600;    // younger blobs, links and manifests always stay
+  // An upload session keeps its repository's unused blob links this long
+  // after it started (an abandoned one: no longer).
+  unsigned upload_session_hours = 24;
   // Untagged manifests pushed on their own (not an index's child, not a
   // referrer): kept (unset) or collected once older than this.
   std::optional<unsigned> untagged_retention_hours;

@@ -69,6 +69,7 @@ struct GcService::Impl {
     storage::GcOptions o;
     o.now = storage::unix_now();
     o.grace_seconds = config.grace_seconds;
+    o.upload_session_seconds = std::int64_t{config.upload_session_hours} * 3600;
     if (config.untagged_retention_hours) {
       o.untagged_retention_seconds = std::int64_t{*config.untagged_retention_hours} * 3600;
     }

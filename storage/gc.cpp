@@ -45,6 +45,7 @@ class Planner {
  public:
   Planner(const GcSnapshot& s, MetadataStore& meta, const GcOptions& o) : s_(s), meta_(meta), o_(o) {
     grace_cutoff_ = cutoff_for(o);
+    session_cutoff_ = o.now - std::max(o.upload_session_seconds, o.grace_seconds) + 1;
     standalone_cutoff_ = o.untagged_retention_seconds
                              ? o.now - *o.untagged_retention_seconds + 1
                              : std::numeric_limits<std::int64_t>::min();
@@ -60,6 +61,7 @@ class Planner {
   }
 
   std::int64_t grace_cutoff() const { return grace_cutoff_; }
+  std::int64_t session_cutoff() const { return session_cutoff_; }
   std::int64_t standalone_cutoff() const { return standalone_cutoff_; }
   const std::string& name(std::int64_t repo) const { return names_.at(repo); }
 
@@ -162,7 +164,10 @@ class Planner {
       auto owner = nodes_.find({r.repo, r.manifest.str()});
       if (owner != nodes_.end() && !owner->second.deleted) used.insert({r.repo, r.ref.str()});
     }
-    std::unordered_set<std::string> uploading(s_.uploading.begin(), s_.uploading.end());
+    std::unordered_set<std::string> uploading;
+    for (const auto& [repo, newest] : s_.uploading) {
+      if (newest >= session_cutoff_) uploading.insert(repo);
+    }
     for (const auto& l : s_.links) {
       Key key{l.repo, l.digest.str()};
       if (used.contains(key) || l.linked >= grace_cutoff_) continue;
@@ -175,6 +180,7 @@ class Planner {
   MetadataStore& meta_;
   const GcOptions& o_;
   std::int64_t grace_cutoff_ = 0;
+  std::int64_t session_cutoff_ = 0;
   std::int64_t standalone_cutoff_ = 0;
   std::map<std::int64_t, std::string> names_;
   std::map<Key, Node> nodes_;
@@ -205,7 +211,7 @@ Result<void> apply(MetadataStore& meta, const Planner& p, const Plan& plan, GcRe
   for (const Key& k : plan.links) {
     auto d = key_digest(k);
     if (!d) return std::unexpected(d.error());
-    auto done = meta.gc_unlink(k.first, *d, p.grace_cutoff());
+    auto done = meta.gc_unlink(k.first, *d, p.grace_cutoff(), p.session_cutoff());
     if (!done) return std::unexpected(done.error());
     if (*done) ++report.links_removed;
   }

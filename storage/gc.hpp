@@ -48,6 +48,10 @@ using RetentionRules = std::function<std::optional<RetentionPolicy>(std::string_
 struct GcOptions {
   std::int64_t now = 0;                // Unix seconds
   std::int64_t grace_seconds = 3600;   // younger manifests, links and files always stay
+  // An upload session keeps its repository's unused links (the layers of a
+  // push whose manifest has not come yet) this long after it started, or
+  // for grace_seconds if longer; an abandoned one stops keeping them then.
+  std::int64_t upload_session_seconds = 86400;
   // Untagged manifests pushed on their own: nullopt keeps them; else they go
   // once older than this (`drydock prune --untagged --older-than`).
   std::optional<std::int64_t> untagged_retention_seconds;

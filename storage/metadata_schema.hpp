@@ -271,7 +271,7 @@ constexpr std::array<std::string_view, kSqlCount> kSqlText = {
     "SELECT repo_id, manifest, ref, kind FROM manifest_refs",
     "SELECT repo_id, name, digest, updated FROM tags",
     "SELECT repo_id, digest, size, linked FROM repo_blobs",
-    "SELECT DISTINCT repo FROM uploads",
+    "SELECT repo, max(created) FROM uploads GROUP BY repo",
     // ...and deletes that re-check, in the write transaction, what made the
     // row garbage when the graph was read: a push in between wins.
     "DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2 AND pushed < ?3"
@@ -284,7 +284,7 @@ constexpr std::array<std::string_view, kSqlCount> kSqlText = {
     " AND NOT EXISTS(SELECT 1 FROM manifest_refs r WHERE r.repo_id = ?1 AND r.ref = ?2)"
     " AND NOT EXISTS(SELECT 1 FROM manifests m WHERE m.repo_id = ?1 AND m.digest = ?2)"
     " AND NOT EXISTS(SELECT 1 FROM uploads u JOIN repositories p ON p.name = u.repo"
-    "      WHERE p.id = ?1)",
+    "      WHERE p.id = ?1 AND u.created >= ?4)",
     "DELETE FROM tags WHERE repo_id = ?1 AND name = ?2 AND digest = ?3 AND updated = ?4",
     "UPDATE manifests SET released = 1 WHERE repo_id = ?1 AND digest = ?2"
     " AND NOT EXISTS(SELECT 1 FROM tags t WHERE t.repo_id = ?1 AND t.digest = ?2)",

@@ -91,7 +91,8 @@ struct GcSnapshot {
   std::vector<Ref> refs;
   std::vector<Tag> tags;
   std::vector<Link> links;
-  std::vector<std::string> uploading;  // repositories with an open upload session
+  // Repositories with an open upload session, and when the newest started.
+  std::vector<std::pair<std::string, std::int64_t>> uploading;
 };
 
 struct UploadRecord {
@@ -183,8 +184,10 @@ class MetadataStore {
   Result<bool> gc_delete_manifest(std::int64_t repo, const Digest& d, std::int64_t pushed_before,
                                   std::int64_t standalone_before);
   // Removes a blob link no manifest of the repository uses, made before
-  // `linked_before`, while the repository has no open upload session.
-  Result<bool> gc_unlink(std::int64_t repo, const Digest& d, std::int64_t linked_before);
+  // `linked_before`, while the repository has no upload session started at
+  // or after `sessions_since`.
+  Result<bool> gc_unlink(std::int64_t repo, const Digest& d, std::int64_t linked_before,
+                         std::int64_t sessions_since);
   // Removes tag `tag` of repository `repo` (named `repo_name`) if it still
   // points at `d` and was last written at `updated`; kImmutable if it is
   // immutable. The manifest, once untagged, is released.

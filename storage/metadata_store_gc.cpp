@@ -73,7 +73,7 @@ Result<void> read_graph(Connection& c, GcSnapshot& s) {
   if (!r) return r;
   Query up = query(c, kGcUploadRepos);
   return each_row(up, [&]() -> Result<void> {
-    s.uploading.emplace_back(up.text(0));
+    s.uploading.emplace_back(up.text(0), up.int64(1));
     return {};
   });
 }
@@ -116,11 +116,11 @@ Result<bool> MetadataStore::gc_delete_manifest(std::int64_t repo, const Digest& 
 }
 
 Result<bool> MetadataStore::gc_unlink(std::int64_t repo, const Digest& d,
-                                      std::int64_t linked_before) {
+                                      std::int64_t linked_before, std::int64_t sessions_since) {
   std::lock_guard lock(impl_->write_mu);
   DigestText digest(d);
   Query q = query(*impl_->writer, kGcUnlink);
-  q.bind(1, repo).bind(2, digest.view()).bind(3, linked_before);
+  q.bind(1, repo).bind(2, digest.view()).bind(3, linked_before).bind(4, sessions_since);
   Result<int> changed = q.run();
   if (!changed) return std::unexpected(changed.error());
   return *changed > 0;

@@ -285,15 +285,17 @@ TEST_F(ConfigFileTest, GcSectionIsReadAndChecked) {
   Config defaults;
   EXPECT_EQ(defaults.gc.interval_minutes, 360u);
   EXPECT_EQ(defaults.gc.grace_seconds, 3600u);
+  EXPECT_EQ(defaults.gc.upload_session_hours, 24u);
   EXPECT_FALSE(defaults.gc.untagged_retention_hours);
   EXPECT_TRUE(defaults.gc.retention.empty());
 
   Config c = load_file(write(R"({"gc": {"interval_minutes": 0, "grace_seconds": 60,
-      "untagged_retention_hours": 48,
+      "untagged_retention_hours": 48, "upload_session_hours": 2,
       "retention": [{"repositories": "team/**", "keep_last": 10, "keep_tags": "v[0-9]+",
                      "keep_days": 30}, {"keep_last": 3}]}})"));
   EXPECT_EQ(c.gc.interval_minutes, 0u);
   EXPECT_EQ(c.gc.grace_seconds, 60u);
+  EXPECT_EQ(c.gc.upload_session_hours, 2u);
   EXPECT_EQ(c.gc.untagged_retention_hours, 48u);
   ASSERT_EQ(c.gc.retention.size(), 2u);
   EXPECT_EQ(c.gc.retention[0].repositories, "team/**");

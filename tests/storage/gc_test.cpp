@@ -305,6 +305,34 @@ TEST_F(GcTest, AnOpenUploadSessionKeepsItsRepositorysLinks) {
   EXPECT_FALSE(stored("first layer of a slow push"));
 }
 
+// An abandoned session keeps them only for gc.upload_session_seconds (a
+// day) after it started; the delete re-checks the same rule.
+TEST_F(GcTest, AnAbandonedUploadSessionStopsKeepingLinksAfterADay) {
+  blob("team/app", "layer of an abandoned push");
+  ASSERT_TRUE(meta_->add_upload(UploadRecord{"old", "team/app", unix_now() - 25 * kHour}));
+  GcOptions day;
+  day.now = unix_now() + 2 * kHour;
+  EXPECT_EQ(gc(day).links_removed, 1u);
+  EXPECT_FALSE(stored("layer of an abandoned push"));
+
+  blob("team/app", "layer of a slow push");
+  ASSERT_TRUE(meta_->add_upload(UploadRecord{"young", "team/app", unix_now() - 20 * kHour}));
+  EXPECT_EQ(gc(day).links_removed, 0u);
+  GcOptions shorter = day;
+  shorter.upload_session_seconds = 19 * kHour;
+  EXPECT_EQ(gc(shorter).links_removed, 1u);
+  EXPECT_FALSE(stored("layer of a slow push"));
+
+  // The delete itself: a session started at or after `sessions_since` keeps
+  // the link, an older one does not.
+  blob("team/app", "re-checked layer");
+  auto repo = meta_->gc_snapshot()->repositories.at(0).first;
+  const Digest d = digest_of("re-checked layer");
+  const std::int64_t later = unix_now() + 2 * kHour;
+  EXPECT_FALSE(*meta_->gc_unlink(repo, d, later, unix_now() - 20 * kHour));
+  EXPECT_TRUE(*meta_->gc_unlink(repo, d, later, unix_now() - 19 * kHour));
+}
+
 // The deletes re-check in their own transaction: what a push did after the
 // graph was read wins.
 TEST_F(GcTest, APushAfterTheSnapshotWins) {
@@ -321,7 +349,7 @@ TEST_F(GcTest, APushAfterTheSnapshotWins) {
   EXPECT_FALSE(*meta_->gc_delete_manifest(id, lone, later, later));
   // Referenced meanwhile: the link stays.
   manifest("team/app", "uses the late layer", {{l, RefKind::kBlob}}, "2");
-  EXPECT_FALSE(*meta_->gc_unlink(id, l, later));
+  EXPECT_FALSE(*meta_->gc_unlink(id, l, later, later));
   // Moved meanwhile: retention's untag of the old target does nothing.
   auto tags = meta_->gc_snapshot();
   ASSERT_TRUE(tags);
