@@ -14,6 +14,7 @@
 #include "registry/manifest.hpp"
 #include "storage/data_lock.hpp"
 #include "storage/fsck.hpp"
+#include "storage/quota.hpp"
 
 namespace drydock::server {
 namespace {
@@ -76,19 +77,6 @@ std::expected<std::vector<storage::ManifestRef>, std::string> parse_refs(
   return refs;
 }
 
-std::string human_bytes(std::uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
 void print_text(const storage::FsckReport& r, bool repair, double seconds) {
   for (const storage::FsckIssue& i : r.issues) {
     std::string who = i.repository.empty() ? i.what : i.repository + " " + i.what;
@@ -101,10 +89,10 @@ void print_text(const storage::FsckReport& r, bool repair, double seconds) {
   std::printf(
       "checked %zu blob files (%s), %zu repositories, %zu blob links, %zu manifests, %zu tags, "
       "%zu layers only the build cache holds, in %.1f s\n",
-      r.blob_files, human_bytes(r.blob_bytes).c_str(), r.repositories, r.blob_links, r.manifests,
+      r.blob_files, storage::human_bytes(r.blob_bytes).c_str(), r.repositories, r.blob_links, r.manifests,
       r.tags, r.extra_roots, seconds);
   std::printf("%zu problems, %zu warnings (%s)", r.problems(), r.warnings(),
-              human_bytes(warn_bytes).c_str());
+              storage::human_bytes(warn_bytes).c_str());
   if (repair) std::printf(", %zu repaired", r.repaired());
   std::printf("\n");
 }

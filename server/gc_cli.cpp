@@ -10,6 +10,7 @@
 #include "server/gc_service.hpp"
 #include "server/store_rules.hpp"
 #include "storage/data_lock.hpp"
+#include "storage/quota.hpp"
 
 namespace drydock::server {
 namespace {
@@ -87,15 +88,10 @@ void print_list(const char* title, const nlohmann::json& list) {
   for (const auto& item : list) std::printf("  %s\n", item.get<std::string>().c_str());
 }
 
+// "1.5 MiB (1572864 bytes)": the exact figure too, for scripts and checks.
 std::string bytes_text(std::uint64_t b) {
-  char buf[48];
-  if (b >= (1ULL << 20)) {
-    std::snprintf(buf, sizeof buf, "%.1f MiB (%llu bytes)", static_cast<double>(b) / (1 << 20),
-                  static_cast<unsigned long long>(b));
-  } else {
-    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(b));
-  }
-  return buf;
+  std::string text = storage::human_bytes(b);
+  return b < 1024 ? text : text + " (" + std::to_string(b) + " bytes)";
 }
 
 void print_report(const nlohmann::json& r) {

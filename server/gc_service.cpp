@@ -9,6 +9,7 @@
 
 #include "auth/access.hpp"
 #include "storage/clock.hpp"
+#include "storage/quota.hpp"
 
 namespace drydock::server {
 namespace {
@@ -37,18 +38,6 @@ storage::RetentionRules retention_rules(const std::vector<config::RetentionRule>
     }
     return std::nullopt;
   };
-}
-
-std::string size_text(std::uint64_t bytes) {
-  char buf[32];
-  if (bytes >= (1ULL << 30)) {
-    std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1ULL << 30));
-  } else if (bytes >= (1ULL << 20)) {
-    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1ULL << 20));
-  } else {
-    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
-  }
-  return buf;
 }
 
 }  // namespace
@@ -93,9 +82,9 @@ struct GcService::Impl {
                  what, o.dry_run ? " (dry run)" : "", r->tags_deleted.size(),
                  r->manifests_deleted.size(), static_cast<unsigned long long>(r->links_removed),
                  static_cast<unsigned long long>(r->blobs_deleted),
-                 o.dry_run ? "would be freed" : "freed", size_text(r->bytes_freed).c_str(),
+                 o.dry_run ? "would be freed" : "freed", storage::human_bytes(r->bytes_freed).c_str(),
                  r->seconds, static_cast<unsigned long long>(r->blobs_remaining),
-                 size_text(r->bytes_remaining).c_str());
+                 storage::human_bytes(r->bytes_remaining).c_str());
     return r;
   }
 

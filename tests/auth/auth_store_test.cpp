@@ -1,7 +1,6 @@
 #include "auth/auth_store.hpp"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <chrono>
 #include <memory>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "storage/metadata_store.hpp"
+#include "tests/storage/store_test_util.hpp"
 #include "tests/storage/temp_dir.hpp"
 
 namespace drydock::auth {
@@ -23,21 +23,6 @@ constexpr KdfCost kFast{10, 8, 1};
 constexpr std::int64_t kNow = 1'700'000'000;
 const ActionSet kPull(Action::kPull);
 const ActionSet kPush(Action::kPush);
-
-// First column of the first row of `sql`, read straight through SQLite.
-std::string raw_query(const fs::path& db_file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
-  std::string out;
-  if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != nullptr) {
-    out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-  }
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return out;
-}
 
 class AuthStoreTest : public ::testing::Test {
  protected:
@@ -133,7 +118,7 @@ TEST_F(AuthStoreTest, PasswordsVerifyAndWrongOnesDoNot) {
 
 TEST_F(AuthStoreTest, StoresOnlyScryptHashes) {
   ASSERT_TRUE(store().add_user("bob", "plaintext-password-123", false));
-  std::string hash = raw_query(db_file_, "SELECT password_hash FROM auth_users");
+  std::string hash = storage::testing::query_text(db_file_, "SELECT password_hash FROM auth_users");
   EXPECT_TRUE(hash.starts_with("$scrypt$ln=10,r=8,p=1$")) << hash;
   EXPECT_TRUE(verify_password("plaintext-password-123", hash));
   store_.reset();  // checkpoint the WAL into the main file
@@ -165,9 +150,9 @@ TEST_F(AuthStoreTest, DeleteUserRemovesEverythingOfTheirs) {
   ASSERT_TRUE(store().delete_user("bob"));
   EXPECT_EQ(*store().find_user("bob"), std::nullopt);
   EXPECT_EQ(store().delete_user("bob").error(), StoreError::kNotFound);
-  EXPECT_EQ(raw_query(db_file_, "SELECT COUNT(*) FROM auth_grants"), "0");
-  EXPECT_EQ(raw_query(db_file_, "SELECT COUNT(*) FROM auth_tokens"), "0");
-  EXPECT_EQ(raw_query(db_file_, "SELECT COUNT(*) FROM auth_refresh_tokens"), "0");
+  EXPECT_EQ(storage::testing::query_text(db_file_, "SELECT COUNT(*) FROM auth_grants"), "0");
+  EXPECT_EQ(storage::testing::query_text(db_file_, "SELECT COUNT(*) FROM auth_tokens"), "0");
+  EXPECT_EQ(storage::testing::query_text(db_file_, "SELECT COUNT(*) FROM auth_refresh_tokens"), "0");
 
   // A new user of the same name (likely the same rowid) inherits nothing.
   ASSERT_TRUE(store().add_user("bob", "pw2", false));
@@ -246,8 +231,8 @@ TEST_F(AuthStoreTest, TokenAuthenticatesWithItsScope) {
 TEST_F(AuthStoreTest, TokenSecretIsStoredHashed) {
   ASSERT_TRUE(store().add_user("bob", "pw", false));
   CreatedToken t = make_token("bob", {{"x", kPull}});
-  EXPECT_EQ(raw_query(db_file_, "SELECT secret_sha256 FROM auth_tokens"), sha256_hex(t.secret));
-  EXPECT_EQ(raw_query(db_file_, "SELECT scope FROM auth_tokens"),
+  EXPECT_EQ(storage::testing::query_text(db_file_, "SELECT secret_sha256 FROM auth_tokens"), sha256_hex(t.secret));
+  EXPECT_EQ(storage::testing::query_text(db_file_, "SELECT scope FROM auth_tokens"),
             R"([{"actions":"pull","pattern":"x"}])");
 }
 
@@ -354,7 +339,7 @@ TEST_F(AuthStoreTest, RefreshTokensRedeemUntilTheyExpire) {
   StoreResult<std::string> secret = store().create_refresh_token(*p, kNow + 3600);
   ASSERT_TRUE(secret);
   EXPECT_EQ(secret->size(), 43u);
-  EXPECT_EQ(raw_query(db_file_, "SELECT secret_sha256 FROM auth_refresh_tokens"),
+  EXPECT_EQ(storage::testing::query_text(db_file_, "SELECT secret_sha256 FROM auth_refresh_tokens"),
             sha256_hex(*secret));
 
   std::optional<Principal> again = *store().redeem_refresh_token(*secret, kNow + 10);
@@ -413,13 +398,13 @@ TEST_F(AuthStoreTest, ExpiredRefreshTokensArePruned) {
   ASSERT_TRUE(store().create_refresh_token(bob, kNow + 1000));
   ASSERT_TRUE(store().create_refresh_token(bob, 0));
   EXPECT_TRUE(*store().redeem_refresh_token(old, kNow));
-  EXPECT_EQ(raw_query(db_file_, "SELECT COUNT(*) FROM auth_refresh_tokens"), "3");
+  EXPECT_EQ(storage::testing::query_text(db_file_, "SELECT COUNT(*) FROM auth_refresh_tokens"), "3");
   // Redeeming at a later time sweeps what expired by then.
   EXPECT_FALSE(*store().redeem_refresh_token(old, kNow + 10));
-  EXPECT_EQ(raw_query(db_file_, "SELECT COUNT(*) FROM auth_refresh_tokens"),
+  EXPECT_EQ(storage::testing::query_text(db_file_, "SELECT COUNT(*) FROM auth_refresh_tokens"),
             "3");  // swept < 1 h ago
   EXPECT_FALSE(*store().redeem_refresh_token(old, kNow + 3600));
-  EXPECT_EQ(raw_query(db_file_, "SELECT COUNT(*) FROM auth_refresh_tokens"), "1");
+  EXPECT_EQ(storage::testing::query_text(db_file_, "SELECT COUNT(*) FROM auth_refresh_tokens"), "1");
 }
 
 // --- files and processes ---------------------------------------------------------
@@ -467,7 +452,7 @@ TEST_F(AuthStoreTest, ConcurrentWritersFromTwoStoresAllLand) {
   t2.join();
   t3.join();
   EXPECT_EQ(store().list_users()->size(), 60u);
-  EXPECT_EQ(raw_query(db_file_, "SELECT COUNT(*) FROM auth_grants"), "60");
+  EXPECT_EQ(storage::testing::query_text(db_file_, "SELECT COUNT(*) FROM auth_grants"), "60");
 }
 
 TEST_F(AuthStoreTest, SharesTheFileWithMetadataStore) {

@@ -5,7 +5,6 @@
 #include "storage/fsck.hpp"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <fstream>
 #include <memory>
@@ -14,6 +13,7 @@
 
 #include "storage/blob_store.hpp"
 #include "storage/metadata_store.hpp"
+#include "tests/storage/store_test_util.hpp"
 #include "tests/storage/temp_dir.hpp"
 
 namespace drydock::storage {
@@ -21,19 +21,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::TempDir;
+using testing::exec_sql;
 
 constexpr std::string_view kConfig = R"({"os":"linux"})";
 constexpr std::string_view kLayer = "layer bytes, pretend this is a tar.gz";
 constexpr std::string_view kManifest = R"({"schemaVersion":2,"layers":["..."]})";
-
-void exec_sql(const fs::path& db_file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  char* err = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);
-}
 
 // One finding, as "kind repo what" (repo omitted when empty).
 std::string line(const FsckIssue& i) {

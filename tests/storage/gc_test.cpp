@@ -5,7 +5,6 @@
 #include "storage/gc.hpp"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <memory>
@@ -16,6 +15,7 @@
 #include "storage/clock.hpp"
 #include "storage/held_blob_store.hpp"
 #include "storage/metadata_schema.hpp"
+#include "tests/storage/store_test_util.hpp"
 #include "tests/storage/temp_dir.hpp"
 
 namespace drydock::storage {
@@ -23,21 +23,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::TempDir;
+using testing::exec_sql;
 
 constexpr const char* kImage = "application/vnd.oci.image.manifest.v1+json";
 constexpr const char* kIndex = "application/vnd.oci.image.index.v1+json";
 constexpr std::int64_t kHour = 3600;
-
-void exec_sql(const fs::path& db_file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                            nullptr),
-            SQLITE_OK);
-  char* err = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);
-}
 
 class GcTest : public ::testing::Test {
  protected:

@@ -1,7 +1,6 @@
 #include "storage/metadata_store.hpp"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <memory>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "storage/metadata_schema.hpp"
+#include "tests/storage/store_test_util.hpp"
 #include "tests/storage/temp_dir.hpp"
 
 namespace drydock::storage {
@@ -17,23 +17,13 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::TempDir;
+using testing::manifest;
+using testing::query_text;
 
 constexpr std::string_view kImageManifest = "application/vnd.oci.image.manifest.v1+json";
 constexpr std::string_view kImageIndex = "application/vnd.oci.image.index.v1+json";
 
 BlobInfo blob(std::string_view content) { return BlobInfo{digest_of(content), content.size()}; }
-
-ManifestRecord manifest(std::string_view repo, std::string_view content) {
-  ManifestRecord m;
-  m.repository = std::string(repo);
-  m.digest = digest_of(content);
-  m.media_type = std::string(kImageManifest);
-  m.size = content.size();
-  m.artifact_type = "application/vnd.oci.image.config.v1+json";
-  m.annotations_json = "{}";
-  m.created_unix = 1'700'000'000;
-  return m;
-}
 
 std::vector<ManifestRef> blob_refs(std::initializer_list<std::string_view> contents) {
   std::vector<ManifestRef> refs;
@@ -41,31 +31,8 @@ std::vector<ManifestRef> blob_refs(std::initializer_list<std::string_view> conte
   return refs;
 }
 
-// Runs one integer query straight through SQLite, bypassing the store.
-std::string raw_query(const fs::path& db_file, const char* sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &s, nullptr), SQLITE_OK);
-  std::string out;
-  if (sqlite3_step(s) == SQLITE_ROW) {
-    out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-  }
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return out;
-}
-
-class MetadataStoreTest : public ::testing::Test {
+class MetadataStoreTest : public testing::StoreTest {
  protected:
-  void SetUp() override { open(); }
-  void open() { store_ = std::make_unique<MetadataStore>(db_file()); }
-  void reopen() {
-    store_.reset();
-    open();
-  }
-  fs::path db_file() const { return dir_.path() / "metadata.db"; }
-
   // Links the layers and config into the repository and pushes a manifest
   // referencing them.
   ManifestRecord push_image(std::string_view repo, std::string_view name,
@@ -86,8 +53,6 @@ class MetadataStoreTest : public ::testing::Test {
     return store_->resolve_tag(repo, tag).value();
   }
 
-  TempDir dir_;
-  std::unique_ptr<MetadataStore> store_;
 };
 
 TEST_F(MetadataStoreTest, BlobLinksAreVisibleOnlyInTheirRepository) {
@@ -358,13 +323,13 @@ TEST_F(MetadataStoreTest, EverythingSurvivesReopening) {
 }
 
 TEST_F(MetadataStoreTest, DatabaseIsInWalModeAtTheCurrentSchemaVersion) {
-  EXPECT_EQ(raw_query(db_file(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw_query(db_file(), "PRAGMA user_version"), std::to_string(metadata_sql::kMigrations.size()));
+  EXPECT_EQ(query_text(db_file(), "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(query_text(db_file(), "PRAGMA user_version"), std::to_string(metadata_sql::kMigrations.size()));
 }
 
 TEST_F(MetadataStoreTest, RefusesADatabaseFromANewerVersion) {
   store_.reset();
-  raw_query(db_file(), "PRAGMA user_version = 99");
+  query_text(db_file(), "PRAGMA user_version = 99");
   EXPECT_THROW(open(), std::runtime_error);
 }
 

@@ -4,7 +4,6 @@
 #include "storage/quota.hpp"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <memory>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "storage/metadata_store.hpp"
+#include "tests/storage/store_test_util.hpp"
 #include "tests/storage/temp_dir.hpp"
 
 namespace drydock::storage {
@@ -20,6 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::TempDir;
+using testing::manifest;
+using testing::exec_sql;
 
 // A blob of exactly `size` bytes whose content depends on `name`.
 BlobInfo sized_blob(std::string_view name, std::uint64_t size) {
@@ -28,36 +30,8 @@ BlobInfo sized_blob(std::string_view name, std::uint64_t size) {
   return BlobInfo{digest_of(content), size};
 }
 
-ManifestRecord manifest(std::string_view repo, std::string_view content) {
-  ManifestRecord m;
-  m.repository = std::string(repo);
-  m.digest = digest_of(content);
-  m.media_type = "application/vnd.oci.image.manifest.v1+json";
-  m.size = content.size();
-  m.annotations_json = "{}";
-  m.created_unix = 1'700'000'000;
-  return m;
-}
-
-void raw_exec(const fs::path& db_file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  char* error = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "");
-  sqlite3_free(error);
-  sqlite3_close(db);
-}
-
-class QuotaTest : public ::testing::Test {
+class QuotaTest : public testing::StoreTest {
  protected:
-  void SetUp() override { open(); }
-  void open() { store_ = std::make_unique<MetadataStore>(db_file()); }
-  void reopen() {
-    store_.reset();
-    open();
-  }
-  fs::path db_file() const { return dir_.path() / "metadata.db"; }
   void limit(std::string_view ns, std::uint64_t bytes) {
     QuotaLimits q = store_->quotas();
     q.namespaces[std::string(ns)] = bytes;
@@ -78,9 +52,6 @@ class QuotaTest : public ::testing::Test {
     }
     return 0;
   }
-
-  TempDir dir_;
-  std::unique_ptr<MetadataStore> store_;
 };
 
 TEST(QuotaNames, NamespaceIsTheFirstPathComponent) {
@@ -250,7 +221,7 @@ TEST_F(QuotaTest, LinksRemovedBySqlElsewhereAreUncountedToo) {
   ASSERT_TRUE(store_->link_blob("team/one", a));
   ASSERT_TRUE(store_->link_blob("team/two", a));
   ASSERT_TRUE(store_->link_blob("team/two", b));
-  raw_exec(db_file(), "DELETE FROM repo_blobs WHERE digest = '" + a.digest.str() + "'");
+  exec_sql(db_file(), "DELETE FROM repo_blobs WHERE digest = '" + a.digest.str() + "'");
   EXPECT_EQ(ns_usage("team"), std::make_pair(std::uint64_t{20}, std::uint64_t{1}));
   EXPECT_EQ(repo_used("team/two"), 20u);
   // A re-link with another size (a re-push upserts it) counts the new size.
@@ -329,7 +300,7 @@ TEST_F(QuotaTest, UsageOfAnOlderDatabaseIsCountedWhenItIsMigrated) {
   ASSERT_TRUE(store_->link_blob("solo", sized_blob("b", 7)));
   store_.reset();
   // Back to schema version 2, as a database written before quotas.
-  raw_exec(db_file(),
+  exec_sql(db_file(),
            "DROP TRIGGER repo_blobs_usage_insert; DROP TRIGGER repo_blobs_usage_delete;"
            "DROP TRIGGER repo_blobs_usage_resize; DROP TRIGGER repositories_usage_delete;"
            "DROP TABLE namespace_blobs; DROP TABLE namespace_usage; DROP TABLE repo_usage;"
